@@ -1,0 +1,55 @@
+"""User-facing errors: one line, names the field or file, says how to fix it.
+
+The CLI catches :class:`CurateError` and prints ``error: <message>`` with exit code 2 and no
+traceback; everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CurateError(Exception):
+    """An error caused by the user's input (recipe, file, model id, flag)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.message = message.rstrip(".")
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return " ".join(text.split())
+
+
+class RecipeError(CurateError):
+    """A recipe failed validation: names the file and the field."""
+
+
+class SourceError(CurateError):
+    """A source is missing, empty or unreadable."""
+
+
+class ModelError(CurateError):
+    """A model could not be resolved or loaded."""
+
+
+class MissingDependencyError(CurateError):
+    """An optional dependency is not installed; the message carries the install command."""
+
+    def __init__(self, package: str, extra: str | None = None, what: str | None = None):
+        cmd = f"pip install 'curate[{extra}]'" if extra else f"pip install {package}"
+        what = what or package
+        super().__init__(f"{what} needs the optional package '{package}'", hint=f"install it with: {cmd}")
+
+
+def requires(module: str, *, extra: str | None = None, what: str | None = None):
+    """Import ``module`` or raise :class:`MissingDependencyError` with the install command."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - exercised via tests that fake the import
+        raise MissingDependencyError(module.split(".")[0], extra=extra, what=what) from exc

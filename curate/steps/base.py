@@ -1,0 +1,78 @@
+"""Base class of every pipeline step.
+
+A step is a small object around pure functions: ``run(samples, ctx) -> samples``. It counts
+what it kept and dropped and why; the counts go into ``manifest.json`` and the dataset card.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from curate.records import Sample
+
+
+@dataclass
+class StepStats:
+    name: str
+    kind: str
+    seen: int = 0
+    kept: int = 0
+    dropped: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.dropped += n
+        self.reasons[reason] += n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "seen": self.seen, "kept": self.kept,
+                "dropped": self.dropped, "reasons": dict(sorted(self.reasons.items())),
+                "seconds": round(self.seconds, 3), **({"extra": self.extra} if self.extra else {})}
+
+
+class Step:
+    """Subclasses implement :meth:`process`; :meth:`__call__` times and counts it."""
+
+    kind: ClassVar[str] = "step"
+
+    def __init__(self, name: str | None = None):
+        self.name = name or type(self).__name__
+        self.stats = StepStats(self.name, self.kind)
+
+    def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:  # pragma: no cover
+        raise NotImplementedError
+
+    def __call__(self, samples: Iterable[Sample], ctx: Any) -> list[Sample]:
+        samples = list(samples)
+        t0 = time.perf_counter()
+        self.stats.seen += len(samples)
+        out = self.process(samples, ctx)
+        self.stats.kept += len(out)
+        self.stats.seconds += time.perf_counter() - t0
+        return out
+
+
+class Filter(Step):
+    """Keeps a sample or drops it with a reason (datatrove's BaseFilter contract)."""
+
+    kind = "filter"
+
+    def keep(self, sample: Sample, ctx: Any) -> bool | str:  # pragma: no cover
+        """True to keep; False or a reason string to drop."""
+        raise NotImplementedError
+
+    def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
+        out = []
+        for s in samples:
+            verdict = self.keep(s, ctx)
+            if verdict is True:
+                out.append(s)
+            else:
+                self.stats.drop(verdict if isinstance(verdict, str) else self.name)
+        return out
