@@ -1,0 +1,148 @@
+"""Reading calibration sets: versioned curate sets, or any HF dataset with ``input_ids``/``text``.
+
+On-disk layout of a curate set version (written atomically by :mod:`curate.writer`)::
+
+    <out>/<name>/<version>/
+        data-00000-of-00001.arrow, dataset_info.json, state.json   # Dataset.save_to_disk
+        data/train-00000-of-00001.parquet                           # same rows, for the Hub
+        manifest.json                                               # recipe, model, counts, fingerprint
+        README.md                                                   # dataset card
+        extras/                                                     # scores/validation added later;
+                                                                    # never part of the fingerprint
+
+    from curate.dataset import load_set
+    cs = load_set("out/default/v1")
+    x = cs.input_ids()          # LongTensor (N, L)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+
+MANIFEST = "manifest.json"
+CARD = "README.md"
+PARQUET = "data/train-00000-of-00001.parquet"
+EXTRAS = "extras"
+
+
+@dataclass
+class CalibrationSet:
+    path: Path | None
+    dataset: Any  # datasets.Dataset
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        if self.manifest:
+            return f"{self.manifest['name']}@{self.manifest['version']}"
+        return self.path.name if self.path else "dataset"
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest.get("fingerprint") or self.dataset._fingerprint
+
+    @property
+    def tokenizer_fingerprint(self) -> str | None:
+        return (self.manifest.get("model") or {}).get("tokenizer")
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def texts(self) -> list[str]:
+        return list(self.dataset["text"])
+
+    def input_ids(self, n: int | None = None, seed: int | None = None, tokenizer=None,
+                  seq_len: int | None = None):
+        """(N, L) LongTensor of calibration tokens.
+
+        ``n``/``seed`` draw ``n`` rows without replacement (a "draw" of curate validate);
+        ``tokenizer`` must match the set's tokenizer unless the set has only text, in which case
+        the text is tokenized and cut into ``seq_len`` windows.
+        """
+        import torch
+
+        ds = self.dataset
+        if n is not None and n < len(ds):
+            g = torch.Generator().manual_seed(int(seed or 0))
+            idx = torch.randperm(len(ds), generator=g)[:n].sort().values.tolist()
+            ds = ds.select(idx)
+        elif n is not None and n > len(ds):
+            raise CurateError(f"set {self.name} has {len(ds)} samples, fewer than the {n} asked for",
+                              hint="lower --nsamples or build a larger set")
+        if "input_ids" in ds.column_names and len(ds) and len(ds[0]["input_ids"]):
+            rows = ds["input_ids"]
+            lengths = {len(r) for r in rows}
+            if len(lengths) != 1:
+                raise CurateError(f"set {self.name} has rows of different lengths {sorted(lengths)[:5]}",
+                                  hint="calibration rows must all have L tokens")
+            return torch.tensor(rows, dtype=torch.long)
+        if tokenizer is None or seq_len is None:
+            raise CurateError(f"set {self.name} has no input_ids column", hint="pass a tokenizer and seq_len to tokenize its text")
+        out = []
+        for text in ds["text"]:
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(ids) >= seq_len:
+                out.append(ids[:seq_len])
+        if not out:
+            raise CurateError(f"no text in {self.name} is {seq_len} tokens long", hint="lower seq_len")
+        return torch.tensor(out, dtype=torch.long)
+
+    def check_tokenizer(self, tokenizer_fp: str, *, retokenize: bool = False) -> None:
+        fp = self.tokenizer_fingerprint
+        if fp and fp != tokenizer_fp and not retokenize:
+            raise CurateError(
+                f"set {self.name} was tokenized with tokenizer {fp}, the model's is {tokenizer_fp}",
+                hint="use the model the set was built for, or pass --retokenize to re-tokenize its text",
+            )
+
+
+def is_version_dir(path: Path) -> bool:
+    return (path / MANIFEST).exists() and (path / "state.json").exists()
+
+
+def resolve_set_path(spec: str | Path) -> Path:
+    """``out/name/v1``, ``out/name`` (latest version), or a plain dataset folder/file."""
+    p = Path(spec).expanduser()
+    if not p.exists():
+        raise CurateError(f"calibration set {p} does not exist", hint="pass the folder printed by 'curate build'")
+    if p.is_dir() and not is_version_dir(p):
+        versions = sorted((d for d in p.iterdir() if d.is_dir() and is_version_dir(d)),
+                          key=lambda d: json.loads((d / MANIFEST).read_text()).get("created_at", ""))
+        if versions:
+            return versions[-1]
+    return p
+
+
+def load_set(spec: str | Path) -> CalibrationSet:
+    """Open a curate set version, a ``save_to_disk`` folder, or a parquet/jsonl/json file."""
+    import datasets
+
+    p = resolve_set_path(spec)
+    if p.is_dir() and is_version_dir(p):
+        return CalibrationSet(p, datasets.load_from_disk(str(p)), json.loads((p / MANIFEST).read_text()))
+    if p.is_dir() and (p / "state.json").exists():
+        return CalibrationSet(p, datasets.load_from_disk(str(p)))
+    ext = p.suffix.lower().lstrip(".")
+    if ext in {"parquet", "json", "jsonl", "csv"}:
+        builder = {"jsonl": "json"}.get(ext, ext)
+        ds = datasets.load_dataset(builder, data_files=str(p), split="train")
+        if "text" not in ds.column_names and "input_ids" not in ds.column_names:
+            raise CurateError(f"{p} has neither a 'text' nor an 'input_ids' column", hint="rename the text column to 'text'")
+        return CalibrationSet(p, ds)
+    raise CurateError(f"cannot read calibration set {p}", hint="expected a curate set folder, a save_to_disk folder, or .parquet/.jsonl")
+
+
+def list_versions(root: str | Path) -> list[dict[str, Any]]:
+    """Manifests of every set version under ``root`` (``root/<name>/<version>/``)."""
+    root = Path(root)
+    out = []
+    for mf in sorted(root.glob(f"*/*/{MANIFEST}")):
+        m = json.loads(mf.read_text())
+        m["path"] = str(mf.parent)
+        out.append(m)
+    return out
