@@ -1,0 +1,59 @@
+"""Source base class and the held-out split.
+
+Every source yields documents as :class:`~curate.records.Sample` (text, source, doc_id, no ids
+yet). Each document belongs to exactly one split, decided by a hash of its *group* (the
+document itself, or e.g. the work a Shakespeare folio variant belongs to), so that calibration
+never samples text that evaluation holds out:
+
+    split(doc) = "heldout" if sha256(f"{source}:{group}") mod 1000 < heldout_permille else "calibration"
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import ClassVar, Literal
+
+from curate.records import Sample
+
+Split = Literal["calibration", "heldout", "all"]
+HELDOUT_PERMILLE = 100  # 10 % of each bundled source is held out for evaluation
+
+
+def split_of(source: str, group: str, heldout_permille: int = HELDOUT_PERMILLE) -> str:
+    h = int(hashlib.sha256(f"{source}:{group}".encode()).hexdigest()[:8], 16)
+    return "heldout" if h % 1000 < heldout_permille else "calibration"
+
+
+class Source:
+    """A named stream of documents. Subclasses implement :meth:`documents`."""
+
+    name: ClassVar[str] = "source"
+    domain: ClassVar[str] = "general"  # encyclopedic, literature, code, math, chat, web, ...
+    license: ClassVar[str] = "unknown"
+    hub_id: ClassVar[str | None] = None  # the Hub dataset a user would use online
+    description: ClassVar[str] = ""
+    heldout_permille: int = HELDOUT_PERMILLE
+
+    def documents(self) -> Iterator[tuple[str, str, str]]:  # pragma: no cover
+        """Yield (doc_id, group, text) in a stable order."""
+        raise NotImplementedError
+
+    def iter(self, split: Split = "calibration") -> Iterator[Sample]:
+        seen = False
+        for doc_id, group, text in self.documents():
+            if not text or not text.strip():
+                continue
+            if split != "all" and split_of(self.name, group, self.heldout_permille) != split:
+                continue
+            seen = True
+            yield Sample(text=text, source=self.name, doc_id=doc_id, meta={"group": group} if group != doc_id else {})
+        if not seen:
+            from curate.errors import SourceError
+
+            raise SourceError(f"source '{self.name}' has no documents in split '{split}'",
+                              hint="check the files/dataset it reads")
+
+    def card_info(self) -> dict:
+        return {"name": self.name, "domain": self.domain, "license": self.license,
+                "hub_id": self.hub_id, "description": self.description}
