@@ -1,0 +1,87 @@
+"""Run llm-compressor's own Wanda / SparseGPT modifiers through the prune_backend interface.
+
+    from prune_backend import PruneConfig, prune_model
+    report = prune_model(model, ids, PruneConfig(method="llmcompressor-sparsegpt", sparsity=0.5, pattern="2:4"))
+
+Optional: needs ``pip install 'curate[llmcompressor]'`` (vllm-project/llm-compressor). It is
+imported only when one of these methods is chosen and fails with the install command when
+absent. The calibration tokens are handed to ``llmcompressor.oneshot`` as an in-memory
+``datasets.Dataset`` with ``input_ids``/``attention_mask``; OWL maps to the modifiers'
+``sparsity_profile="owl"`` with ``owl_m``/``owl_lmbda``. DSnoT has no llm-compressor counterpart.
+The report is rebuilt by reading the pruned weights back.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import torch
+
+from curate.errors import CurateError, requires
+from curate.models import decoder_layers
+from prune_backend.methods.base import PruningMethod
+from prune_backend.report import PruneReport
+
+
+class _LLMCompressorMethod(PruningMethod):
+    whole_model: ClassVar[bool] = True
+    modifier_path: ClassVar[tuple[str, str]] = ("", "")
+
+    def modifier(self) -> Any:
+        mod = requires(self.modifier_path[0], extra="llmcompressor", what=f"method '{self.name}'")
+        cls = getattr(mod, self.modifier_path[1])
+        cfg = self.cfg
+        kw: dict[str, Any] = {"sparsity": cfg.sparsity, "targets": [r"re:.*layers\.\d+$"],
+                              "ignore": ["re:.*lm_head"]}
+        kw["mask_structure"] = "0:0" if cfg.nm is None else f"{cfg.nm[0]}:{cfg.nm[1]}"
+        if cfg.owl:
+            kw.update(sparsity_profile="owl", owl_m=cfg.owl_m, owl_lmbda=cfg.owl_lambda)
+        kw.update(self.extra_kwargs())
+        return cls(**kw)
+
+    def extra_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def run(self, model, input_ids: torch.LongTensor, attention_mask=None, progress: bool = True) -> PruneReport:
+        if self.cfg.dsnot:
+            raise CurateError(f"method '{self.name}' cannot add DSnoT", hint="use --method wanda/sparsegpt with --dsnot")
+        llmc = requires("llmcompressor", extra="llmcompressor", what=f"method '{self.name}'")
+        import datasets
+
+        am = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        ds = datasets.Dataset.from_dict({"input_ids": input_ids.tolist(), "attention_mask": am.tolist()})
+        t0 = time.perf_counter()
+        llmc.oneshot(model=model, dataset=ds, recipe=[self.modifier()],
+                     num_calibration_samples=int(input_ids.shape[0]), max_seq_length=int(input_ids.shape[1]))
+        report = PruneReport(method=self.name, pattern=self.cfg.pattern, sparsity=self.cfg.sparsity,
+                             config=self.cfg.to_dict(), nsamples=int(input_ids.shape[0]),
+                             seqlen=int(input_ids.shape[1]), seconds=time.perf_counter() - t0)
+        for i, layer in enumerate(decoder_layers(model)):
+            for name, mod in layer.named_modules():
+                if isinstance(mod, torch.nn.Linear):
+                    zeros = int((mod.weight == 0).sum())
+                    report.layers.append({
+                        "name": f"layers.{i}.{name}", "layer": i, "linear": name, "shape": list(mod.weight.shape),
+                        "method": self.name, "pattern": self.cfg.pattern, "owl": self.cfg.owl, "dsnot": False,
+                        "dsnot_swaps": None, "target": self.cfg.sparsity, "actual": zeros / mod.weight.numel(),
+                        "zeros": zeros, "numel": mod.weight.numel(), "seconds": None,
+                    })
+        return report
+
+
+class LLMCompressorWanda(_LLMCompressorMethod):
+    """llm-compressor's ``WandaPruningModifier`` (Sun et al. 2024)."""
+
+    name = "llmcompressor-wanda"
+    modifier_path = ("llmcompressor.modifiers.pruning", "WandaPruningModifier")
+
+
+class LLMCompressorSparseGPT(_LLMCompressorMethod):
+    """llm-compressor's ``SparseGPTModifier`` (Frantar & Alistarh 2023)."""
+
+    name = "llmcompressor-sparsegpt"
+    modifier_path = ("llmcompressor.modifiers.obcq", "SparseGPTModifier")
+
+    def extra_kwargs(self) -> dict[str, Any]:
+        return {"block_size": self.cfg.blocksize, "dampening_frac": self.cfg.percdamp}

@@ -1,0 +1,303 @@
+"""Sequential layer-by-layer pruning of a Llama-like decoder, as the reference implementations do.
+
+    from curate.models import load_model
+    from prune_backend import PruneConfig, prune_model
+    model, tok, _ = load_model("smollm2-135m")
+    ids = tok(["some calibration text ..."] * 8, return_tensors="pt").input_ids   # (N, L)
+    report = prune_model(model, ids, PruneConfig(method="sparsegpt", sparsity=0.5))
+
+How it runs (SparseGPT Sec. 3, Wanda Sec. 3, in their reference code's order):
+
+1. Capture: the model runs on the calibration batches with every decoder layer replaced by a
+   pass-through that records the hidden states entering layer 0 and the keyword arguments each
+   layer receives (causal/padding mask, ``position_ids``, rotary ``position_embeddings`` as
+   computed by the model itself, per layer, so models with per-layer mask types work too). The
+   last pass-through raises, so the final norm and lm_head never run: no logits are computed.
+2. For each layer, on the compute device (the rest of the model may stay on CPU):
+   a. statistics pass: forward pre-hooks on its ``nn.Linear`` modules accumulate the statistics
+      the method needs (column norms, X^T X). Linears fed the very same tensor (q/k/v, gate/up)
+      share one accumulator. From the second batch on, the pass stops right after the last
+      linear's statistics are taken (its matmul and everything after are not needed);
+   b. every linear is pruned from those statistics (+ DSnoT on top of the mask, if asked);
+   c. output pass: the *pruned* layer maps the batches to the next layer's inputs.
+3. OWL first runs one dense sequential pass to measure each layer's outlier ratio.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from curate.errors import CurateError
+from curate.models import decoder_layers
+from prune_backend.config import PruneConfig
+from prune_backend.methods.base import LinearStats, PruningMethod
+from prune_backend.methods.dsnot import dsnot
+from prune_backend.methods.owl import outlier_ratio, owl_sparsities
+from prune_backend.methods.wanda import wanda_score
+from prune_backend.report import PruneReport
+
+_DROP_KWARGS = ("cache", "past_key_values", "past_key_value", "output_attentions")
+
+
+class _StopForward(Exception):
+    """Raised inside a forward to abandon the rest of it."""
+
+
+@dataclass
+class Batch:
+    hidden: torch.Tensor  # (B, L, H) input of the current layer, on the compute device
+    kwargs: list[dict[str, Any]]  # per decoder layer: attention mask, position embeddings, ...
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _module_device(mod: nn.Module) -> torch.device | None:
+    for t in list(mod.parameters()) + list(mod.buffers()):
+        return t.device
+    return None
+
+
+def _layers_holder(model: nn.Module, layers: nn.ModuleList) -> nn.Module:
+    for mod in model.modules():
+        for child in mod.children():
+            if child is layers:
+                return mod
+    raise CurateError(f"cannot find the module holding the decoder layers of {type(model).__name__}")
+
+
+class _PassThrough(nn.Module):
+    """Stands in for decoder layer ``idx`` during capture: records its inputs, returns them."""
+
+    def __init__(self, inner: nn.Module, idx: int, sink: dict, last: bool):
+        super().__init__()
+        self.inner, self.idx, self.sink, self.last = inner, idx, sink, last
+
+    def __getattr__(self, name: str):  # models read e.g. ``layer.attention_type``
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["inner"], name)
+
+    def forward(self, hidden_states, *args, **kwargs):
+        if args:
+            raise CurateError(f"decoder layer {type(self.inner).__name__} is called with positional "
+                              "arguments; prune_backend supports transformers>=5 Llama-like decoders")
+        if self.idx == 0:
+            self.sink["hidden"] = hidden_states
+        elif hidden_states.shape != self.sink["hidden"].shape:
+            raise CurateError(f"{type(self.inner).__name__} does not return a plain hidden-state tensor",
+                              hint="prune_backend supports transformers>=5 Llama-like decoders")
+        self.sink["kwargs"][self.idx] = {k: v for k, v in kwargs.items() if k not in _DROP_KWARGS}
+        self.sink["kwargs"][self.idx]["use_cache"] = False
+        if self.last:
+            raise _StopForward
+        return hidden_states
+
+
+@torch.no_grad()
+def capture_inputs(model: nn.Module, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None,
+                   device: torch.device, batch_size: int) -> list[Batch]:
+    """Hidden states entering decoder layer 0 and every layer's kwargs, per batch (step 1)."""
+    layers = decoder_layers(model)
+    holder = _layers_holder(model, layers)
+    moved: list[tuple[nn.Module, torch.device]] = []
+    for child in holder.children():
+        dev = _module_device(child)
+        if child is not layers and dev is not None and dev != device:
+            moved.append((child, dev))
+            child.to(device)
+    originals = list(layers)
+    batches: list[Batch] = []
+    try:
+        for s in range(0, input_ids.shape[0], batch_size):
+            sink: dict[str, Any] = {"kwargs": [None] * len(originals)}
+            for i, layer in enumerate(originals):
+                layers[i] = _PassThrough(layer, i, sink, last=i == len(originals) - 1)
+            ids = input_ids[s:s + batch_size].to(device)
+            am = None if attention_mask is None else attention_mask[s:s + batch_size].to(device)
+            try:
+                model(input_ids=ids, attention_mask=am, use_cache=False)
+            except _StopForward:
+                pass
+            batches.append(Batch(sink["hidden"], sink["kwargs"]))
+    finally:
+        for i, layer in enumerate(originals):
+            layers[i] = layer
+        for child, dev in moved:
+            child.to(dev)
+    return batches
+
+
+def _run_layer(layer: nn.Module, batch: Batch, idx: int) -> torch.Tensor:
+    out = layer(batch.hidden, **batch.kwargs[idx])
+    return out[0] if isinstance(out, tuple) else out
+
+
+class _StatsCollector:
+    """Forward pre-hooks on a layer's linears; one accumulator per distinct input tensor."""
+
+    def __init__(self, linears: dict[str, nn.Linear], hessian: bool, stop_early: bool):
+        self.linears, self.hessian, self.stop_early = linears, hessian, stop_early
+        self.stats: dict[str, LinearStats] = {}
+        self.owner: dict[str, str] = {}  # linear name -> name of the linear whose accumulator it shares
+        self.order: list[str] = []
+        self.first = True
+        self.nseq = 0
+        self._seen: dict[int, tuple[torch.Tensor, str]] = {}
+        self._handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in linears.items()]
+
+    def _hook(self, name: str) -> Callable:
+        def hook(_mod, args):
+            x = args[0]
+            hit = self._seen.get(id(x))
+            if hit is not None and hit[0] is x:  # q/k/v or gate/up reading the same tensor
+                self.owner.setdefault(name, hit[1])
+            else:
+                self.owner.setdefault(name, name)
+                self.stats.setdefault(name, LinearStats()).add(x, hessian=self.hessian, nseq=self.nseq)
+                self._seen[id(x)] = (x, name)  # the strong ref keeps id(x) from being reused
+            if self.first:
+                self.order.append(name)
+            elif self.stop_early and name == self.order[-1]:
+                raise _StopForward
+
+        return hook
+
+    def run(self, layer: nn.Module, batch: Batch, idx: int) -> torch.Tensor | None:
+        self.nseq = batch.hidden.shape[0]
+        try:
+            return _run_layer(layer, batch, idx)
+        except _StopForward:
+            return None
+        finally:
+            self.first = False
+            self._seen.clear()
+
+    def stats_for(self, name: str) -> LinearStats:
+        return self.stats[self.owner[name]]
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def _linears(layer: nn.Module) -> dict[str, nn.Linear]:
+    return {n: m for n, m in layer.named_modules() if isinstance(m, nn.Linear)}
+
+
+@torch.no_grad()
+def _owl_layer_sparsities(layers, batches: list[Batch], cfg: PruneConfig, device, progress: bool
+                          ) -> tuple[list[float], list[float]]:
+    """OWL's dense pass: per-layer outlier ratio D_l, then the per-layer sparsities."""
+    from tqdm.auto import tqdm
+
+    hidden = [b.hidden for b in batches]
+    ratios = []
+    for i in tqdm(range(len(layers)), desc="owl outliers", disable=not progress):
+        layer = layers[i]
+        home = _module_device(layer)
+        layer.to(device)
+        col = _StatsCollector(_linears(layer), hessian=False, stop_early=False)
+        try:
+            outs = [col.run(layer, Batch(h, b.kwargs), i) for h, b in zip(hidden, batches, strict=True)]
+        finally:
+            col.remove()
+        scores = [wanda_score(m.weight, col.stats_for(n).sq_norm) for n, m in col.linears.items()]
+        ratios.append(outlier_ratio(scores, cfg.owl_m))
+        hidden = outs
+        layer.to(home)
+    return ratios, owl_sparsities(ratios, cfg.sparsity, cfg.owl_lambda)
+
+
+@torch.no_grad()
+def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
+                attention_mask: torch.Tensor | None = None, progress: bool = True) -> PruneReport:
+    """Prune ``model`` in place on calibration tokens ``input_ids`` (N, L); see the module doc."""
+    from prune_backend.registry import METHODS
+
+    method_cls = METHODS.get(cfg.method)
+    method: PruningMethod = method_cls(cfg)
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.numel() == 0:
+        raise CurateError("calibration input_ids must be a non-empty (N, L) LongTensor")
+    if getattr(method, "whole_model", False):
+        return method.run(model, input_ids, attention_mask=attention_mask, progress=progress)
+
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    nm = cfg.nm
+    layers = decoder_layers(model)
+    use_cache = getattr(model.config, "use_cache", None)
+    model.config.use_cache = False
+    report = PruneReport(method=cfg.method, pattern=cfg.pattern, sparsity=cfg.sparsity,
+                         config=cfg.to_dict(), device=str(device), nsamples=int(input_ids.shape[0]),
+                         seqlen=int(input_ids.shape[1]))
+    try:
+        batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size)
+        targets = [cfg.sparsity] * len(layers)
+        if cfg.owl:
+            report.outlier_ratios, targets = _owl_layer_sparsities(layers, batches, cfg, device, progress)
+        report.layer_sparsity = targets
+        hessian = "hessian" in method.needs
+        prefix = _layer_prefix(model, layers)
+        for i in tqdm(range(len(layers)), desc=f"prune {cfg.method}", disable=not progress):
+            layer = layers[i]
+            home = _module_device(layer)
+            layer.to(device)
+            linears = _linears(layer)
+            col = _StatsCollector(linears, hessian=hessian, stop_early=True)
+            try:
+                for b in batches:
+                    col.run(layer, b, i)
+            finally:
+                col.remove()
+            for name, mod in linears.items():
+                t = time.perf_counter()
+                st = col.stats_for(name)
+                W = mod.weight.data
+                new_w, mask = method.prune(W, st, targets[i], nm)
+                swaps = None
+                if cfg.dsnot and name.split(".")[0] not in cfg.dsnot_skip:
+                    score = wanda_score(new_w, st.sq_norm)
+                    new_w, mask, swaps = dsnot(W, new_w, mask, st.sum / max(st.nseq, 1), st.var, score, nm,
+                                               max_cycles=cfg.dsnot_max_cycles, threshold=cfg.dsnot_threshold,
+                                               var_power=cfg.dsnot_var_power)
+                W.copy_(new_w.to(W.dtype))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                zeros = int((W == 0).sum())
+                report.layers.append({
+                    "name": f"{prefix}.{i}.{name}", "layer": i, "linear": name, "shape": list(W.shape),
+                    "method": cfg.method, "pattern": cfg.pattern, "owl": cfg.owl, "dsnot": swaps is not None,
+                    "dsnot_swaps": swaps, "target": float(targets[i]), "actual": zeros / W.numel(),
+                    "zeros": zeros, "numel": W.numel(), "seconds": time.perf_counter() - t,
+                })
+            del col
+            for b in batches:
+                b.hidden = _run_layer(layer, b, i)
+            layer.to(home)
+    finally:
+        if use_cache is not None:
+            model.config.use_cache = use_cache
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _layer_prefix(model: nn.Module, layers: nn.ModuleList) -> str:
+    for name, mod in model.named_modules():
+        if mod is layers:
+            return name
+    return "layers"
