@@ -447,6 +447,10 @@ class ReferenceIndex:
             if spec["kind"] == "files":
                 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 
+                if spec["format"] != "parquet":
+                    from curate.errors import requires
+
+                    requires("orjson", what="reading jsonl reference corpora with datatrove")
                 reader_cls = ParquetReader if spec["format"] == "parquet" else JsonlReader
                 reader = reader_cls(spec["path"], doc_progress=progress)
             elif spec["kind"] == "source":
