@@ -88,6 +88,8 @@ def size_category(n: int) -> str:
 
 
 def _is_generated(manifest: Mapping[str, Any]) -> bool:
+    if any(s.get("self_generated") for s in manifest.get("sources") or []):
+        return True
     kinds = {s.get("kind") for s in manifest.get("steps") or []}
     name = ((manifest.get("strategy") or {}).get("name") or "").lower()
     return "generator" in kinds or "generat" in name
@@ -290,7 +292,9 @@ def _context(manifest: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]
         "repo_id": repo_id,
         "columns": ", ".join(f"`{c}`" for c in columns),
         "model": model,
-        "model_table": md_table(["field", "value"], [[k, v] for k, v in model.items() if v is not None]),
+        # The local path is where the builder's cache happened to be: meaningless to readers of the card.
+        "model_table": md_table(["field", "value"], [[k, v] for k, v in model.items()
+                                                     if v is not None and k != "path"]),
         "strategy": strategy,
         "sources_table": md_table(
             ["source", "domain", "license", "Hub dataset", "samples", "description"],

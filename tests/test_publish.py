@@ -205,3 +205,32 @@ def test_all_versions_and_stale_files(hub, tmp_path):
     assert "extras/validation.json" not in files_v2  # v1's extras do not leak into v2
     again = publish_all(out / "default", REPO)
     assert [r.status for r in again] == ["unchanged", "unchanged"]
+
+
+@pytest.mark.slow
+def test_curate_build_then_publish_then_load(hub, tmp_path):
+    """The issue's round trip with the real builder: build_recipe (files source, bundled tokenizer)."""
+    import random
+
+    from curate.build import build_recipe
+    from curate.recipe import parse_recipe
+
+    rng = random.Random(0)
+    words = "the of calibration pruning sparse weight layer token model data set wanda".split()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("\n".join(json.dumps({"text": " ".join(rng.choice(words) for _ in range(120)), "id": f"d{i}"})
+                              for i in range(12)))
+    recipe = parse_recipe({
+        "name": "tiny", "seed": 0, "seq_len": 16, "n_samples": 6, "model": {"name": "smollm2-135m"},
+        "strategy": {"name": "random-windows"},
+        "components": [{"source": {"type": "files", "paths": [str(docs)], "id_field": "id", "license": "mit"},
+                        "steps": [{"type": "sample", "method": "random_windows"}]}]})
+    v1 = build_recipe(recipe, tmp_path / "out", seed=0, version="v1.0.0", progress=False).path
+    v2 = build_recipe(recipe, tmp_path / "out", seed=1, version="v2.0.0", progress=False).path
+    assert publish(v1, REPO).status == "published"
+    assert publish(v2, REPO).status == "published"
+    card = hub.repo(REPO).commits[hub.repo(REPO).tags["v1.0.0"]].files["README.md"].data.decode()
+    assert "license: mit" in card
+    loaded = load_from_hub(hub, tmp_path, ["v1.0.0", "v2.0.0"])
+    assert loaded["v1.0.0"] == built_rows(v1) and loaded["v2.0.0"] == built_rows(v2)
+    assert loaded["v1.0.0"] != loaded["v2.0.0"]
