@@ -24,10 +24,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-
 from curate.errors import CurateError
 
-# curate/cards.py -> repo root; curate may be a namespace package, so not curate.__file__.
+# Templates live beside the package, at the repo root: curate/cards.py -> ../datasets_cards.
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "datasets_cards"
 TEMPLATE = "calibration_set.md.j2"
 DATA_GLOB = "data/train-*.parquet"
