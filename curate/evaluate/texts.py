@@ -27,6 +27,11 @@ Windows follow the Wanda/SparseGPT convention: documents are joined with ``"\\n\
 tokenized once, and cut into non-overlapping ``seq_len``-token windows; the first
 ``n_windows`` are kept. Documents are ordered by a hash of their id so that the first windows
 span several documents instead of the alphabetically first one.
+
+Decontamination (:func:`build_all_windows`, on by default): a held-out document that shares any
+word 13-gram (the GPT-3 decontamination unit) with a document of the *calibration* split of a
+bundled source is dropped before cutting windows. Splitting each source by document is not
+enough: the chat corpus quotes Wikipedia leads verbatim.
 """
 
 from __future__ import annotations
@@ -201,27 +206,32 @@ def _doc_order(doc_id: str) -> str:
     return hashlib.sha1(doc_id.encode()).hexdigest()
 
 
-def build_windows(text: EvalText, tokenizer, seq_len: int, n_windows: int | None) -> EvalWindows:
-    """Non-overlapping ``seq_len``-token windows of ``text``: ``input_ids`` (N, L).
+def _candidates(text: EvalText, tokenizer, need_tokens: int | None, skip: set[str], margin: float) -> list[tuple[str, list[int]]]:
+    """Documents in hash order, tokenized, until ``margin * need_tokens`` tokens (all if None)."""
+    out: list[tuple[str, list[int]]] = []
+    have = 0
+    for doc_id, body in sorted(text.documents(), key=lambda d: _doc_order(d[0])):
+        if doc_id in skip:
+            continue
+        ids = tokenizer(body, add_special_tokens=False)["input_ids"]
+        out.append((doc_id, ids))
+        have += len(ids)
+        if need_tokens is not None and have >= margin * need_tokens:
+            break
+    return out
 
-    Tokenizes documents one at a time in hash order and stops once ``n_windows * seq_len``
-    tokens are collected (``n_windows=None``: every full window). The separator ``"\\n\\n"`` is
-    tokenized on its own between documents, so window boundaries do not depend on which
-    documents follow.
-    """
+
+def _cut(text: EvalText, docs: list[tuple[str, list[int]]], sep: list[int], seq_len: int,
+         n_windows: int | None) -> EvalWindows:
     import torch
 
-    docs = sorted(text.documents(), key=lambda d: _doc_order(d[0]))
-    if not docs:
-        raise CurateError(f"evaluation text '{text.name}' is empty")
     need = None if n_windows is None else n_windows * seq_len
-    sep = tokenizer("\n\n", add_special_tokens=False)["input_ids"]
     ids: list[int] = []
     used: list[str] = []
-    for doc_id, body in docs:
+    for doc_id, doc_ids in docs:
         if ids:
             ids.extend(sep)
-        ids.extend(tokenizer(body, add_special_tokens=False)["input_ids"])
+        ids.extend(doc_ids)
         used.append(doc_id)
         if need is not None and len(ids) >= need:
             break
@@ -232,6 +242,88 @@ def build_windows(text: EvalText, tokenizer, seq_len: int, n_windows: int | None
     n = n_full if n_windows is None else min(n_windows, n_full)
     x = torch.tensor(ids[: n * seq_len], dtype=torch.long).view(n, seq_len)  # (N, L)
     return EvalWindows(text, x, used)
+
+
+def calibration_hits(candidates: dict[str, dict[str, str]], sources: list[str] | None = None,
+                     progress: bool = False) -> dict[str, set[str]]:
+    """{text name: doc ids} of candidate held-out documents sharing a word 13-gram with any
+    document of the *calibration* split of the bundled sources (what a set can sample).
+
+    Cross-source copies are real: the chatterbot corpus quotes Wikipedia leads, so held-out
+    chat text can sit verbatim in the Wikipedia calibration pool. ``candidates`` maps text
+    name -> {doc_id: text}; one pass over the calibration corpora checks all of them.
+    """
+    from tqdm.auto import tqdm
+
+    from curate.sources import SOURCE_DOMAINS, iter_source
+
+    index: dict[int, list[tuple[str, str]]] = {}  # shingle -> every candidate doc holding it
+    for name, docs in candidates.items():
+        for doc_id, body in docs.items():
+            for h in shingles(body):
+                index.setdefault(h, []).append((name, doc_id))
+    hits: dict[str, set[str]] = {name: set() for name in candidates}
+    for source in tqdm(sources or list(SOURCE_DOMAINS), desc="decontaminating held-out text",
+                       disable=not progress, leave=False):
+        for s in iter_source(source, split="calibration"):
+            for h in shingles(s.text):
+                for name, doc_id in index.get(h, ()):
+                    hits[name].add(doc_id)
+    return hits
+
+
+def build_windows(text: EvalText, tokenizer, seq_len: int, n_windows: int | None) -> EvalWindows:
+    """Non-overlapping ``seq_len``-token windows of ``text``: ``input_ids`` (N, L), no
+    decontamination (see :func:`build_all_windows`).
+
+    Documents are tokenized one at a time in hash order until ``n_windows * seq_len`` tokens are
+    collected (``n_windows=None``: every full window). The separator ``"\\n\\n"`` is tokenized
+    on its own between documents, so window boundaries do not depend on which documents follow.
+    """
+    sep = tokenizer("\n\n", add_special_tokens=False)["input_ids"]
+    need = None if n_windows is None else n_windows * seq_len
+    docs = _candidates(text, tokenizer, need, set(), 1.0)
+    if not docs:
+        raise CurateError(f"evaluation text '{text.name}' is empty")
+    return _cut(text, docs, sep, seq_len, n_windows)
+
+
+def build_all_windows(texts: list[EvalText], tokenizer, seq_len: int, n_windows: int | None, *,
+                      decontaminate: bool = True, progress: bool = False, max_rounds: int = 4) -> list[EvalWindows]:
+    """Windows of every text, dropping documents that share text with a calibration split.
+
+    Candidates (twice the needed tokens) of all texts are checked in one pass over the
+    calibration corpora; a text whose clean candidates run short gets a fresh round.
+    """
+    sep = tokenizer("\n\n", add_special_tokens=False)["input_ids"]
+    need = None if n_windows is None else n_windows * seq_len
+    skip: dict[str, set[str]] = {t.name: set() for t in texts}
+    done: dict[str, EvalWindows] = {}
+    pending = list(texts)
+    for _ in range(max_rounds):
+        cands = {t.name: _candidates(t, tokenizer, need, skip[t.name], 2.0) for t in pending}
+        if decontaminate:
+            bodies = {t.name: dict(t.documents()) for t in pending}
+            hits = calibration_hits({n: {d: bodies[n][d] for d, _ in c} for n, c in cands.items()}, progress=progress)
+        else:
+            hits = {n: set() for n in cands}
+        retry = []
+        for t in pending:
+            clean = [(d, ids) for d, ids in cands[t.name] if d not in hits[t.name]]
+            skip[t.name] |= hits[t.name]
+            if need is not None and sum(len(i) for _, i in clean) < need and hits[t.name]:
+                retry.append(t)  # dropped docs left too few tokens: look further next round
+                continue
+            if not clean:
+                raise CurateError(f"evaluation text '{t.name}' has no document free of calibration text")
+            done[t.name] = _cut(t, clean, sep, seq_len, n_windows)
+        pending = retry
+        if not pending:
+            break
+    for t in pending:  # out of rounds: use what is clean
+        raise CurateError(f"evaluation text '{t.name}' has too little text free of calibration overlap",
+                          hint="lower --ppl-windows")
+    return [done[t.name] for t in texts]
 
 
 # ------------------------------------------------------------------- contamination check
