@@ -290,7 +290,8 @@ def build_windows(text: EvalText, tokenizer, seq_len: int, n_windows: int | None
 
 def build_all_windows(texts: list[EvalText], tokenizer, seq_len: int, n_windows: int | None, *,
                       decontaminate: bool = True, progress: bool = False, max_rounds: int = 4) -> list[EvalWindows]:
-    """Windows of every text, dropping documents that share text with a calibration split.
+    """Windows of every text, dropping built-in texts' documents that share text with a
+    calibration split (user files are used as given).
 
     Candidates (twice the needed tokens) of all texts are checked in one pass over the
     calibration corpora; a text whose clean candidates run short gets a fresh round.
@@ -302,11 +303,13 @@ def build_all_windows(texts: list[EvalText], tokenizer, seq_len: int, n_windows:
     pending = list(texts)
     for _ in range(max_rounds):
         cands = {t.name: _candidates(t, tokenizer, need, skip[t.name], 2.0) for t in pending}
-        if decontaminate:
-            bodies = {t.name: dict(t.documents()) for t in pending}
-            hits = calibration_hits({n: {d: bodies[n][d] for d, _ in c} for n, c in cands.items()}, progress=progress)
-        else:
-            hits = {n: set() for n in cands}
+        hits: dict[str, set[str]] = {n: set() for n in cands}
+        # User files are the user's choice of text; built-in texts must be clean.
+        check = [t for t in pending if decontaminate and t.origin != "user"]
+        if check:
+            bodies = {t.name: dict(t.documents()) for t in check}
+            hits |= calibration_hits({t.name: {d: bodies[t.name][d] for d, _ in cands[t.name]} for t in check},
+                                     progress=progress)
         retry = []
         for t in pending:
             clean = [(d, ids) for d, ids in cands[t.name] if d not in hits[t.name]]

@@ -1,0 +1,177 @@
+"""Markdown report and plots of a ``curate validate`` run.
+
+    from curate.report import write_report
+    write_report("runs/val", table, config={...}, failures=[], draws=[])
+    # -> runs/val/report.md, retention.png, perplexity.png, retention.csv, summary.csv
+
+Every number in the report is computed from the tidy ``table`` handed in (the same one saved
+as results.parquet), so the report can always be regenerated from it: mean +- sample std over
+seeds of each set's retention per capability dimension (Xu et al. 2026) and in total, the best
+set per dimension, and each metric's pruned vs dense value.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from curate.evaluate.dimensions import DIMENSIONS, TOTAL, best_per_dimension, dimension_retention, summarize
+
+REPORT = "report.md"
+RETENTION_PNG = "retention.png"
+PERPLEXITY_PNG = "perplexity.png"
+
+
+def _pm(mean: float, std: float, digits: int = 3) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def metric_summary(table):
+    """Per (set, metric): dimension, mean/std of the value over seeds, dense value, retention."""
+    import polars as pl
+
+    return (table.group_by(["set", "metric"])
+            .agg(pl.col("dimension").first(), pl.col("value").mean().alias("mean"),
+                 pl.col("value").std(ddof=1).fill_null(0.0).alias("std"),
+                 pl.col("dense_value").first().alias("dense"),
+                 pl.col("retention").mean().alias("retention_mean"),
+                 pl.col("retention").std(ddof=1).fill_null(0.0).alias("retention_std"),
+                 pl.len().alias("n"))
+            .sort(["metric", "set"]))
+
+
+def plot_retention(summary, path: Path) -> None:
+    """Grouped bars: retention per dimension (x) per set (colour), error bars = std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
+    sets = sorted(set(summary["set"].to_list()))
+    width = 0.8 / max(len(sets), 1)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(dims) + 1), 3.8))
+    for i, s in enumerate(sets):
+        sub = {r["dimension"]: r for r in summary.filter(pl.col("set") == s).iter_rows(named=True)}
+        xs = [j + (i - (len(sets) - 1) / 2) * width for j in range(len(dims))]
+        ax.bar(xs, [sub[d]["mean"] if d in sub else 0 for d in dims], width,
+               yerr=[sub[d]["std"] if d in sub else 0 for d in dims], capsize=3, label=s)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(dims)), dims)
+    ax.set_ylabel("retention (pruned / dense)")
+    ax.set_title("Capability retention, mean ± std over seeds")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_perplexity(msum, path: Path) -> None:
+    """Grouped bars: perplexity per held-out text (x) per set, dense as black ticks (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    ppl = msum.filter(pl.col("metric").str.starts_with("ppl:"))
+    texts = sorted(set(ppl["metric"].to_list()))
+    sets = sorted(set(ppl["set"].to_list()))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(texts) + 2), 4.2))
+    width = 0.8 / max(len(sets), 1)
+    for i, s in enumerate(sets):
+        sub = {r["metric"]: r for r in ppl.filter(pl.col("set") == s).iter_rows(named=True)}
+        xs = [j + (i - (len(sets) - 1) / 2) * width for j in range(len(texts))]
+        ax.bar(xs, [sub[t]["mean"] if t in sub else 0 for t in texts], width,
+               yerr=[sub[t]["std"] if t in sub else 0 for t in texts], capsize=3, label=s)
+    dense = {r["metric"]: r["dense"] for r in ppl.iter_rows(named=True)}
+    ax.scatter(range(len(texts)), [dense[t] for t in texts], marker="_", s=400, color="black", label="dense", zorder=3)
+    ax.set_xticks(range(len(texts)), [t.removeprefix("ppl:") for t in texts], rotation=30, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("perplexity (lower is better)")
+    ax.set_title("Held-out perplexity, mean ± std over seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any]],
+                  draws: list[dict[str, Any]]) -> str:
+    import polars as pl
+
+    summary = summarize(table)
+    msum = metric_summary(table)
+    best = best_per_dimension(summary)
+    dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
+    sets = sorted(set(table["set"].to_list()))
+    ev = config.get("eval", {})
+    lines = [
+        "# Calibration set validation",
+        "",
+        f"Model `{config.get('model')}` pruned with **{table['method'][0]}** to sparsity "
+        f"**{config.get('sparsity')}** ({config.get('pattern')}), {config.get('seeds')} draw(s) per set "
+        f"({config.get('draw')}). Retention = pruned / dense (perplexity: dense / pruned); a dimension's "
+        "retention is the mean over its metrics, Total the mean over dimensions (Xu et al. 2026).",
+        "",
+        f"Perplexity: {ev.get('ppl_windows')} non-overlapping window(s) of {ev.get('ppl_seq_len')} tokens per "
+        f"text; tasks: {', '.join(ev.get('tasks') or []) or 'none'} (limit {ev.get('limit')}).",
+        "",
+        "## Retention per capability dimension (mean ± std over seeds)",
+        "",
+    ]
+    rows = []
+    for s in sets:
+        sub = {r["dimension"]: r for r in summary.filter(pl.col("set") == s).iter_rows(named=True)}
+        n = max((r["n"] for r in sub.values()), default=0)
+        rows.append([s, str(n)] + [_pm(sub[d]["mean"], sub[d]["std"]) if d in sub else "n/a" for d in dims])
+    lines += [_md_table(["set", "seeds", *dims], rows), "", "## Best set per dimension", ""]
+    lines += [_md_table(["dimension", "best set", "retention"],
+                        [[d, best[d], _pm(*summary.filter((pl.col("set") == best[d]) & (pl.col("dimension") == d))
+                                          .select("mean", "std").row(0))] for d in dims if d in best]), ""]
+    lines += ["## Metrics (pruned mean ± std over seeds, dense, retention)", ""]
+    mrows = [[r["metric"], r["dimension"], r["set"], _pm(r["mean"], r["std"]), f"{r['dense']:.3f}",
+              _pm(r["retention_mean"], r["retention_std"])] for r in msum.iter_rows(named=True)]
+    lines += [_md_table(["metric", "dimension", "set", "pruned", "dense", "retention"], mrows), ""]
+    lines += [f"![retention]({RETENTION_PNG})", "", f"![perplexity]({PERPLEXITY_PNG})", ""]
+    if draws:
+        lines += ["## Draws", ""]
+        drows = [[d.get("set"), d.get("seed"), "x".join(map(str, d.get("tokens", []))),
+                  f"{d.get('measured_sparsity', float('nan')):.4f}", d.get("prune_s"), d.get("eval_s")]
+                 for d in sorted(draws, key=lambda d: (d.get("set", ""), d.get("seed", 0)))]
+        lines += [_md_table(["set", "seed", "calibration tokens", "measured sparsity", "prune s", "eval s"], drows), ""]
+    lines += ["## Failed draws", ""]
+    lines += [f"- {f['set']} seed {f['seed']}: `{f['error']}`" for f in failures] or ["None."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out_dir: str | Path, table, *, config: dict[str, Any], failures: list[dict[str, Any]] | None = None,
+                 draws: list[dict[str, Any]] | None = None) -> dict[str, Path]:
+    """Write report.md, retention.csv, summary.csv and the two PNG plots; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    failures, draws = failures or [], draws or []
+    paths = {"report": out / REPORT}
+    if table.is_empty():
+        paths["report"].write_text("# Calibration set validation\n\nNo draw finished.\n\n## Failed draws\n\n"
+                                   + "\n".join(f"- {f['set']} seed {f['seed']}: `{f['error']}`" for f in failures) + "\n")
+        return paths
+    dimension_retention(table).write_csv(out / "retention.csv")
+    summary = summarize(table)
+    summary.write_csv(out / "summary.csv")
+    plot_retention(summary, out / RETENTION_PNG)
+    plot_perplexity(metric_summary(table), out / PERPLEXITY_PNG)
+    paths["report"].write_text(render_report(table, config=config, failures=failures, draws=draws))
+    paths.update(retention=out / "retention.csv", summary=out / "summary.csv",
+                 retention_png=out / RETENTION_PNG, perplexity_png=out / PERPLEXITY_PNG)
+    return paths

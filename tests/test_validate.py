@@ -1,0 +1,200 @@
+"""curate validate on a tiny random Llama: table, dense cache, resume, failures, set extras."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pytest
+import torch
+
+from curate.evaluate.evaluator import EvalConfig, Evaluator
+from curate.models import tiny_llama
+from curate.validate import TABLE_COLUMNS, ValidateConfig, validate
+
+VOCAB = 64
+
+
+class WordTokenizer:
+    """Whitespace 'tokenizer' with ids < VOCAB: enough for perplexity windows (no lm-eval)."""
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [hash(w) % VOCAB for w in text.split()] or [0]}
+
+    def get_vocab(self):
+        return {f"w{i}": i for i in range(VOCAB)}
+
+    bos_token, eos_token = None, "w0"
+
+
+def make_set(root: Path, name: str, seed: int, n: int = 8, L: int = 16) -> Path:
+    """A curate version folder written by hand (save_to_disk + manifest), rows of L ids."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, VOCAB, (n, L), generator=g).tolist()
+    rows = {"text": [" ".join(map(str, r)) for r in ids], "input_ids": ids, "source": ["x"] * n,
+            "doc_id": [f"{name}/{i}" for i in range(n)]}
+    path = root / name / "v1.0.0"
+    datasets.Dataset.from_dict(rows).save_to_disk(str(path))
+    fp = hashlib.sha256(json.dumps(ids).encode()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps({"name": name, "version": "v1.0.0", "fingerprint": fp,
+                                                    "created_at": "2026-11-27T03:00:00Z", "n_samples": n,
+                                                    "seq_len": L, "model": {}, "sources": [], "steps": []}))
+    return path
+
+
+def magnitude_prune(model, input_ids, cfg):
+    """Test double with the prune_model contract: zero the smallest |w| per linear, in place."""
+    from curate.models import decoder_layers
+
+    with torch.no_grad():
+        for layer in decoder_layers(model):
+            for m in layer.modules():
+                if isinstance(m, torch.nn.Linear):
+                    k = int(m.weight.numel() * cfg.sparsity)
+                    # make the result depend on the draw, as calibration-based pruners do
+                    noise = 1 + 0.05 * torch.rand(m.weight.shape, generator=torch.Generator().manual_seed(int(input_ids.sum())))
+                    thr = (m.weight.abs() * noise).flatten().kthvalue(k).values
+                    m.weight[(m.weight.abs() * noise) <= thr] = 0
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    text = tmp_path / "held.txt"
+    text.write_text(" ".join(str(i % 50) for i in range(2000)))
+    sets = [make_set(tmp_path / "sets", "alpha", 0), make_set(tmp_path / "sets", "beta", 1)]
+    model = tiny_llama(vocab_size=VOCAB, hidden=32, layers=2, seed=0)
+    return {"tmp": tmp_path, "sets": sets, "model": model, "tok": WordTokenizer(),
+            "eval": EvalConfig(texts=[f"{text}=code"], ppl_seq_len=32, ppl_windows=4, tasks=[], limit=None)}
+
+
+def run(env, out="out", prune=magnitude_prune, seeds=2, **kw):
+    cfg = ValidateConfig(sets=[str(s) for s in env["sets"]], out=env["tmp"] / out, seeds=seeds,
+                         eval=env["eval"], progress=False, **kw)
+    return validate(cfg, model_objects=(env["model"], env["tok"], None), prune_fn=prune, log=lambda m: None)
+
+
+def _real_prune():
+    backend = pytest.importorskip("prune_backend")
+    return lambda model, ids, cfg: backend.prune_model(
+        model, ids, backend.PruneConfig(method="wanda", sparsity=cfg.sparsity, pattern=cfg.pattern), progress=False)
+
+
+def test_table_schema_retention_and_dense_restored(env):
+    dense_before = {k: v.clone() for k, v in env["model"].state_dict().items()}
+    t = run(env, prune=_real_prune())
+    assert t.columns == TABLE_COLUMNS
+    assert t.height == 2 * 2 * 1  # sets x seeds x metrics
+    assert set(t["set"]) == {"alpha@v1.0.0", "beta@v1.0.0"}
+    for r in t.iter_rows(named=True):
+        assert r["retention"] == pytest.approx(r["dense_value"] / r["value"])  # perplexity: inverted
+        assert r["value"] != r["dense_value"]  # the evaluated model is the pruned one
+        assert r["dimension"] == "Code" and r["method"] == "wanda" and r["sparsity"] == 0.5
+    # the dense value is the real dense perplexity of the unpruned model
+    ev = Evaluator(env["eval"], env["tok"])
+    assert t["dense_value"][0] == pytest.approx(ev.evaluate(env["model"])[0].value)
+    # the caller gets the dense model back
+    assert all(torch.equal(v, dense_before[k]) for k, v in env["model"].state_dict().items())
+    facts = [json.loads(p.read_text()) for p in (env["tmp"] / "out" / "draws").glob("*.json")]
+    assert len(facts) == 4 and all(abs(f["measured_sparsity"] - 0.5) < 0.01 for f in facts)
+    assert all(f["tokens"] == [4, 16] for f in facts)  # default N = half of the 8 rows
+
+
+def test_draws_differ_by_seed(env):
+    t = run(env)
+    a = t.filter(pl.col("set") == "alpha@v1.0.0").sort("seed")["value"].to_list()
+    assert a[0] != a[1]
+
+
+def test_dense_evaluated_once_and_cached(env, monkeypatch):
+    calls = []
+    orig = Evaluator.evaluate
+    monkeypatch.setattr(Evaluator, "evaluate", lambda self, m: calls.append(1) or orig(self, m))
+    run(env, out="a")
+    assert len(calls) == 1 + 4  # dense + 4 draws
+    calls.clear()
+    run(env, out="b")  # new output folder: draws rerun, dense comes from the cache
+    assert len(calls) == 4
+    assert len(list((env["tmp"] / "cache" / "validate").glob("dense-*.json"))) == 1
+    # a different evaluation config is a different cache entry
+    calls.clear()
+    env["eval"] = env["eval"].model_copy(update={"ppl_windows": 3})
+    run(env, out="c")
+    assert len(calls) == 1 + 4
+    assert len(list((env["tmp"] / "cache" / "validate").glob("dense-*.json"))) == 2
+
+
+def test_resume_after_killed_run_reuses_finished_draws(env):
+    full = run(env, out="ref")
+    n = {"calls": 0}
+
+    def dies_on_third(model, ids, cfg):
+        n["calls"] += 1
+        if n["calls"] == 3:
+            raise KeyboardInterrupt  # what Ctrl-C / a kill does mid-draw: not caught as a failure
+        magnitude_prune(model, ids, cfg)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(env, out="killed", prune=dies_on_third)
+    draws = env["tmp"] / "killed" / "draws"
+    assert len(list(draws.glob("*.parquet"))) == 2
+    assert not list(draws.glob(".*tmp"))  # atomic writes leave no partial files
+    redo = []
+    t = run(env, out="killed", prune=lambda m, i, c: redo.append(1) or magnitude_prune(m, i, c))
+    assert len(redo) == 2  # only the two unfinished draws ran
+    assert t.sort(["set", "seed"]).equals(full.sort(["set", "seed"]))
+
+
+def test_failed_draw_is_reported_and_others_kept(env):
+    def fails_for_beta_1(model, ids, cfg):
+        if n.setdefault("i", 0) == 3:
+            n["i"] += 1
+            raise RuntimeError("simulated out of memory")
+        n["i"] += 1
+        magnitude_prune(model, ids, cfg)
+
+    n: dict = {}
+    t = run(env, prune=fails_for_beta_1)
+    assert t.height == 3
+    failures = json.loads((env["tmp"] / "out" / "failures.json").read_text())
+    assert len(failures) == 1 and "simulated out of memory" in failures[0]["error"]
+    assert "simulated out of memory" in (env["tmp"] / "out" / "report.md").read_text()
+    # the failed draw is retried on the next run
+    t2 = run(env)
+    assert t2.height == 4
+
+
+def test_version_folder_gets_validation_extras_without_changing_its_content(env):
+    before = {p: p.read_bytes() for s in env["sets"] for p in s.rglob("*") if p.is_file()}
+    t = run(env)
+    for s in env["sets"]:
+        v = json.loads((s / "extras" / "validation.json").read_text())
+        label = json.loads((s / "manifest.json").read_text())["name"] + "@v1.0.0"
+        mine = t.filter(pl.col("set") == label)
+        assert v["seeds"] == 2 and v["method"] == "wanda"
+        assert v["retention"]["Code"]["mean"] == pytest.approx(mine["retention"].mean(), abs=1e-4)
+    for p, data in before.items():
+        if p.name != "README.md":  # the card may be re-rendered; data and manifest may not change
+            assert p.read_bytes() == data, p
+
+
+def test_results_files_match_returned_table(env):
+    t = run(env)
+    out = env["tmp"] / "out"
+    assert pl.read_parquet(out / "results.parquet").equals(t)
+    csv = pl.read_csv(out / "results.csv")
+    assert csv.columns == TABLE_COLUMNS and csv.height == t.height
+    assert all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(csv["retention"], t["retention"], strict=True))
+
+
+def test_config_rejects_inconsistent_pattern():
+    with pytest.raises(ValueError, match="2:4"):
+        ValidateConfig(sets=["x"], pattern="2:4", sparsity=0.6)
+    with pytest.raises(ValueError, match="N:M"):
+        ValidateConfig(sets=["x"], pattern="4x2")
+    with pytest.raises(ValueError):
+        ValidateConfig(sets=["x"], seedz=3)  # typo in a field name
