@@ -39,8 +39,9 @@ class ModelError(CurateError):
 class MissingDependencyError(CurateError):
     """An optional dependency is not installed; the message carries the install command."""
 
-    def __init__(self, package: str, extra: str | None = None, what: str | None = None):
-        cmd = f"pip install 'curate[{extra}]'" if extra else f"pip install {package}"
+    def __init__(self, package: str, extra: str | None = None, what: str | None = None,
+                 command: str | None = None):
+        cmd = command or (f"pip install 'curate[{extra}]'" if extra else f"pip install {package}")
         what = what or package
         super().__init__(f"{what} needs the optional package '{package}'", hint=f"install it with: {cmd}")
 

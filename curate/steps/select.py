@@ -1,0 +1,55 @@
+"""Selection by score: keep the n samples with the highest/lowest score, or n at random.
+
+Detection-based selection of Ji et al. 2024 ("Beware of Calibration Data", §3.4) keeps the
+pool samples that a membership-inference score (Min-K%++) flags as most training-like:
+
+    steps:
+      - {type: sample, oversample: 4}
+      - {type: score, scorer: min_k_pp, k: 0.5}
+      - {type: select, by: min_k_pp, order: highest}
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from curate.errors import RecipeError
+from curate.records import Sample
+from curate.steps.base import Step
+
+
+def select_indices(values: list[float], n: int, order: str, rng: random.Random | None = None) -> list[int]:
+    """Indices of the chosen samples, in their original order (ties broken by index)."""
+    idx = list(range(len(values)))
+    if order == "random":
+        chosen = (rng or random.Random(0)).sample(idx, n)
+    elif order == "highest":
+        chosen = sorted(idx, key=lambda i: (-values[i], i))[:n]
+    else:
+        chosen = sorted(idx, key=lambda i: (values[i], i))[:n]
+    return sorted(chosen)
+
+
+class SelectStep(Step):
+    kind = "selector"
+
+    def __init__(self, spec, target: int | None = None, seed: int = 0, **_):
+        super().__init__(name=f"select:{spec.order}:{spec.by or ''}".rstrip(":"))
+        self.spec, self.target, self.seed = spec, target, seed
+
+    def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
+        s = self.spec
+        n = s.n or (math.floor(len(samples) * s.fraction + 1e-9) if s.fraction else self.target) or len(samples)
+        n = min(n, len(samples))
+        values: list[float] = []
+        if s.order != "random":
+            missing = [x for x in samples if s.by not in x.scores]
+            if missing:
+                raise RecipeError(f"select by '{s.by}': {len(missing)} samples have no such score",
+                                  hint=f"add a '{{type: score, scorer: {s.by}}}' step before it")
+            values = [x.scores[s.by] for x in samples]
+        keep = select_indices(values or [0.0] * len(samples), n, s.order, random.Random(f"{self.seed}:select"))
+        self.stats.drop(f"not_in_{s.order}_{n}", len(samples) - len(keep)) if len(keep) < len(samples) else None
+        return [samples[i] for i in keep]
