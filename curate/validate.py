@@ -232,15 +232,13 @@ def dense_scores(model, evaluator: Evaluator, model_fp: str, *, log: Callable[[s
 # ------------------------------------------------------------------------------ main
 
 
-def _load_sets(cfg: ValidateConfig, tokenizer_fp: str | None) -> list[_SetEntry]:
+def _load_sets(cfg: ValidateConfig) -> list[_SetEntry]:
     from curate.dataset import load_set
 
     entries: list[_SetEntry] = []
     seen: dict[str, int] = {}
     for spec in cfg.sets:
         cs = load_set(spec)
-        if tokenizer_fp:
-            cs.check_tokenizer(tokenizer_fp, retokenize=cfg.retokenize)
         label = cs.name if cs.manifest else Path(spec).name
         if label in seen:  # two sets with the same name@version: disambiguate by position
             seen[label] += 1
@@ -296,10 +294,11 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
 
     from curate.report import write_report
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     log = log or (lambda msg: tqdm.write(msg))
     prune_fn = prune_fn or _backend_prune
+    entries = _load_sets(cfg)  # before the model: a typo in a path fails in a second, not after loading
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
 
     if model_objects is not None:
         model, tokenizer, info = model_objects
@@ -308,7 +307,9 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
 
         model, tokenizer, info = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     model_fp = model_fingerprint(model, info)
-    entries = _load_sets(cfg, getattr(info, "tokenizer", None))
+    if getattr(info, "tokenizer", None):
+        for e in entries:
+            e.cs.check_tokenizer(info.tokenizer, retokenize=cfg.retokenize)
 
     # A CPU copy of the dense weights: resetting a draw is a memcpy, not a 540 MB disk read.
     dense_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

