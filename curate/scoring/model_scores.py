@@ -35,8 +35,9 @@ from curate.scoring import functional as F
 MODEL_SCORES = ("ppl", "min_k", "min_k_pp", "entropy")
 # Scores that need the full distribution (moments over V), not only log p of the target.
 _NEEDS_MOMENTS = {"min_k_pp", "entropy"}
-# fp32 bytes of logits allowed per lm_head chunk (plus ~3 temporaries of the same size).
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+# Bytes for the (m, V) fp32 buffers of one lm_head chunk (logits, log-probs, p, centred log-probs):
+# 256 MB -> m = 325 positions for a 49k vocabulary, large enough for an efficient matmul.
+DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
 def _as_sequences(input_ids: Any, attention_mask: Any) -> list[torch.Tensor]:
