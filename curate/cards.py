@@ -255,6 +255,14 @@ def _jinja_env():
     )
 
 
+def _display_path(path: str | None) -> str | None:
+    """A recipe inside this repo shows as ``recipes/x.yaml``, not the builder's absolute path."""
+    if not path:
+        return path
+    p, root = Path(path), TEMPLATES_DIR.parent
+    return p.relative_to(root).as_posix() if p.is_absolute() and p.is_relative_to(root) else path
+
+
 def _context(manifest: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
              repo_id: str | None, data: Any) -> dict[str, Any]:
     import yaml
@@ -280,7 +288,7 @@ def _context(manifest: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]
         "version": manifest.get("version", "?"),
         "fingerprint": manifest.get("fingerprint") or "?",
         "recipe_hash": manifest.get("recipe_hash"),
-        "recipe_file": manifest.get("recipe_file"),
+        "recipe_file": _display_path(manifest.get("recipe_file")),
         "recipe_yaml": yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False).strip(),
         "seed": manifest.get("seed", 0),
         "n_samples": n,
