@@ -258,7 +258,8 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
             linears = _linears(layer)
             col = _StatsCollector(linears, hessian=hessian, stop_early=True)
             try:
-                for b in batches:
+                # Magnitude without DSnoT reads no statistics: skip the statistics pass.
+                for b in batches if (method.needs or cfg.dsnot) else batches[:1]:
                     col.run(layer, b, i)
             finally:
                 col.remove()

