@@ -241,3 +241,31 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error:") and "does not exist" in err and "\n" not in err
     assert main(["validate", "x", "--pattern", "2:4", "--sparsity", "0.3", "--out", str(tmp_path / "o")]) == 2
     assert "2:4" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rebuild_draws_rebuild_the_recipe_with_each_seed(tmp_path, monkeypatch, tiny_model_dir):
+    """--draw rebuild: each seed rebuilds the set's recipe (random Wikipedia windows here), so
+    draws differ in content, not just in which rows were picked."""
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.models import ModelInfo, load_model
+    from curate.recipe import load_recipe
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    model, tok, _ = load_model(str(tiny_model_dir))
+    info = ModelInfo("tiny", "local", str(tiny_model_dir), None, "tiny-sha", "tok")
+    recipe = load_recipe("recipes/wiki-windows.yaml", ["n_samples=4", "seq_len=32"])
+    ctx = RunContext.from_objects(model, tok, info, progress=False)
+    built = build_recipe(recipe, tmp_path / "sets", seed=0, ctx=ctx, progress=False)
+    text = tmp_path / "held.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 200)
+    cfg = ValidateConfig(sets=[str(built.path)], out=tmp_path / "out", seeds=2, draw="rebuild", progress=False,
+                         eval=EvalConfig(texts=[str(text)], ppl_seq_len=64, ppl_windows=2, tasks=[]))
+    t = validate(cfg, model_objects=(model, tok, info), prune_fn=magnitude_prune, log=lambda m: None)
+    assert t.height == 2
+    facts = sorted((json.loads(p.read_text()) for p in (tmp_path / "out" / "draws").glob("*.json")),
+                   key=lambda f: f["seed"])
+    assert [f["draw"] for f in facts] == ["rebuild", "rebuild"]
+    assert all(f["tokens"] == [4, 32] for f in facts)
+    assert facts[0]["fingerprint"] != facts[1]["fingerprint"]  # seed 1 rebuilt different windows

@@ -110,3 +110,25 @@ def test_default_heldout_windows_never_overlap_calibration():
             assert not hits, f"{source} calibration doc {s.doc_id} shares text with held-out {sorted(hits)}"
         held_ids = {s.doc_id for s in iter_source(source, split="heldout")}
         assert held_ids and not held_ids & cal_ids
+
+
+@pytest.mark.slow
+def test_built_set_shares_no_text_with_default_heldout_windows(tmp_path, monkeypatch):
+    """A set built by the lead's builder from a bundled source never samples held-out text."""
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.dataset import load_set
+    from curate.evaluate import EvalConfig, Evaluator
+    from curate.models import load_tokenizer
+    from curate.recipe import load_recipe
+
+    tok = load_tokenizer("smollm2-135m")
+    windows = Evaluator(EvalConfig(tasks=[]), tok).windows  # the default evaluation windows
+    held = [tok.decode(row.tolist()) for w in windows for row in w.input_ids]
+    recipe = load_recipe("recipes/wiki-windows.yaml", ["n_samples=200", "seq_len=128"])
+    built = build_recipe(recipe, tmp_path, seed=3, ctx=RunContext(progress=False), progress=False)
+    texts = load_set(built.path).texts()
+    assert len(texts) == 200
+    assert overlap(held, texts) == 0
+    # and the check is able to fire: a set containing a held-out window's text is caught
+    assert overlap(held, texts + [held[0]]) > 0
