@@ -24,11 +24,10 @@ import importlib.util
 import json
 import math
 import os
+import sys
 import threading
 import time
 from pathlib import Path
-
-import sys
 
 import torch
 
@@ -116,14 +115,17 @@ def perplexity(model, ids: torch.LongTensor, device: torch.device, batch_size: i
     return math.exp(nll / count)
 
 
-def build(args):
+def build(args, device: torch.device):
     if args.llama7b:
         from transformers import LlamaConfig, LlamaForCausalLM
 
         torch.manual_seed(0)
+        torch.set_default_dtype(getattr(torch, args.dtype))
         cfg = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=args.layers,
                           num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096)
-        model = LlamaForCausalLM(cfg).to(getattr(torch, args.dtype)).eval()
+        with torch.device(device):  # initialise on the GPU directly: 7B-shaped layers are large
+            model = LlamaForCausalLM(cfg).eval()
+        torch.set_default_dtype(torch.float32)
         ids = torch.randint(0, 32000, (args.nsamples, args.seqlen), generator=torch.Generator().manual_seed(0))
         return model, None, ids, None
     from curate.models import load_model
@@ -157,15 +159,12 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
-    model, tok, ids, held = build(args)
-    if args.llama7b and device.type == "cuda":
-        model.to(device)
-    elif device.type == "cuda":
-        model.to(device)
+    model, tok, ids, held = build(args, device)
+    model.to(device)
     dense = {k: v.detach().clone() for k, v in model.state_dict().items()}
     dense_forward(model, ids[:1, :64], 1, device)  # warm-up (allocator, kernels)
     base_s, base_mem, _ = timed(lambda: dense_forward(model, ids, args.batch_size, device), device)
-    res = {"device": str(device), "dtype": args.dtype, "model": "llama7b-shaped x%d" % args.layers if args.llama7b else args.model,
+    res = {"device": str(device), "dtype": args.dtype, "model": f"llama7b-shaped x{args.layers}" if args.llama7b else args.model,
            "tokens": list(ids.shape), "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
            "dense_forward_s": base_s, "dense_forward_peak_gib": base_mem, "runs": []}
     print(f"device {device}, {args.dtype}, calibration {tuple(ids.shape)}, batch {args.batch_size}, "
@@ -188,7 +187,7 @@ def main(argv=None) -> dict:
             # Re-time the dense pass right before each run: on a shared machine the load drifts,
             # and a ratio is only meaningful against a baseline taken under the same load.
             base_s, _, _ = timed(lambda: dense_forward(model, ids, args.batch_size, device), device)
-        s, mem, rep = timed(lambda: prune_model(model, ids, cfg, progress=False), device)
+        s, mem, rep = timed(lambda cfg=cfg: prune_model(model, ids, cfg, progress=False), device)
         row = {"run": spec, "seconds": s, "dense_forward_s": base_s, "ratio": s / base_s, "peak_gib": mem,
                "sparsity": rep.total_sparsity}
         line = f"{spec:34s} {s:8.2f} {base_s:8.2f} {s / base_s:6.2f} {mem:8.2f} {rep.total_sparsity:8.4f}"

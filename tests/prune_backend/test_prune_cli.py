@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 import curate.models
+from curate.cli.prune import prune
 from curate.errors import CurateError
 from curate.models import ModelInfo, load_tokenizer, tiny_llama, tokenizer_fingerprint
-from curate.cli.prune import prune
 
 
 @pytest.fixture(scope="module")
