@@ -16,7 +16,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from curate.evaluate.dimensions import DIMENSIONS, TOTAL, best_per_dimension, dimension_retention, summarize
+from curate.evaluate.dimensions import (
+    DIMENSIONS,
+    TOTAL,
+    best_per_dimension,
+    dimension_retention,
+    summarize,
+)
 
 REPORT = "report.md"
 RETENTION_PNG = "retention.png"

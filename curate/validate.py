@@ -289,7 +289,6 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
     :func:`prune_backend.prune_model` (same in-place contract).
     """
     import polars as pl
-    import torch
     from tqdm.auto import tqdm
 
     from curate.report import write_report
@@ -349,7 +348,7 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
                 sparsity = measured_sparsity(model)
                 rows = evaluator.evaluate(model)
                 t3 = time.perf_counter()
-            except (Exception, torch.cuda.OutOfMemoryError) as exc:  # noqa: BLE001 - keep the other draws
+            except Exception as exc:  # noqa: BLE001 - a failed draw (OOM included) must not lose the others
                 failures.append({"set": e.label, "seed": seed, "error": f"{type(exc).__name__}: {exc}",
                                  "traceback": traceback.format_exc()})
                 log(f"draw {e.label} seed {seed} failed: {type(exc).__name__}: {exc}")
@@ -367,9 +366,8 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
         bar.close()
         model.load_state_dict(dense_state)  # hand the caller back the dense model
 
-    columns = {c: pl.Series(c, [], dtype=t) for c, t in _rows_frame([], {}, label="", fingerprint="", seed=0,
-                                                                      cfg=cfg).schema.items()}
-    table = pl.concat(frames).select(TABLE_COLUMNS) if frames else pl.DataFrame(columns)
+    empty = _rows_frame([], {}, label="", fingerprint="", seed=0, cfg=cfg)
+    table = pl.concat(frames).select(TABLE_COLUMNS) if frames else empty
     table = table.sort(["set", "seed", "metric"])
     _atomic_json(out / "failures.json", failures)
     _atomic_bytes(out / "results.parquet", table.write_parquet)
