@@ -142,9 +142,22 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         n = max((r["n"] for r in sub.values()), default=0)
         rows.append([s, str(n)] + [_pm(sub[d]["mean"], sub[d]["std"]) if d in sub else "n/a" for d in dims])
     lines += [_md_table(["set", "seeds", *dims], rows), "", "## Best set per dimension", ""]
-    lines += [_md_table(["dimension", "best set", "retention"],
-                        [[d, best[d], _pm(*summary.filter((pl.col("set") == best[d]) & (pl.col("dimension") == d))
-                                          .select("mean", "std").row(0))] for d in dims if d in best]), ""]
+    brows = []
+    for d in dims:
+        if d not in best:
+            continue
+        ranked = summary.filter(pl.col("dimension") == d).sort(["mean", "set"], descending=[True, False])
+        top = ranked.row(0, named=True)
+        if ranked.height > 1:
+            second = ranked.row(1, named=True)
+            gap = top["mean"] - second["mean"]
+            # A lead smaller than the seed-to-seed spread is not evidence that the set is better.
+            verdict = f"+{gap:.3f} over {second['set']}" + (" (within 1 std: not significant)"
+                                                             if gap < max(top["std"], second["std"]) else "")
+        else:
+            verdict = "only set"
+        brows.append([d, best[d], _pm(top["mean"], top["std"]), verdict])
+    lines += [_md_table(["dimension", "best set", "retention", "margin"], brows), ""]
     lines += ["## Metrics (pruned mean ± std over seeds, dense, retention)", ""]
     mrows = [[r["metric"], r["dimension"], r["set"], _pm(r["mean"], r["std"]), f"{r['dense']:.3f}",
               _pm(r["retention_mean"], r["retention_std"])] for r in msum.iter_rows(named=True)]
