@@ -100,13 +100,15 @@ def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ct
                   stats: list[StepStats]) -> tuple[list[Sample], dict[str, Any]]:
     label = comp.label
     source, split = make_source(comp.source, seed)
+    source.name = comp.base_name  # type: ignore[misc]
     t0 = time.perf_counter()
     docs = list(source.iter(split))
     st = StepStats(f"source:{label}", "source", seen=len(docs), kept=len(docs), seconds=time.perf_counter() - t0)
     stats.append(st)
     samples = docs
     for spec in comp.steps:
-        step = make_step(spec, target=count, seq_len=recipe.seq_len, seed=_sub_seed(seed, label), source_name=label)
+        step = make_step(spec, target=count, seq_len=recipe.seq_len, seed=_sub_seed(seed, label),
+                         source_name=comp.base_name)
         samples = step(samples, ctx)
         stats.append(step.stats)
         if not samples:

@@ -222,9 +222,17 @@ class ComponentSpec(Strict):
     def label(self) -> str:
         if self.name:
             return self.name
+        return f"self-gen:{self.base_name}" if any(s.type == "generate" for s in self.steps) else self.base_name
+
+    @property
+    def base_name(self) -> str:
+        """Name of the source: its ``name``, else the Hub path's last part or the first file's stem."""
         src = self.source
-        base = src.name if getattr(src, "name", None) else getattr(src, "path", "files")
-        return f"self-gen:{base}" if any(s.type == "generate" for s in self.steps) else str(base)
+        if getattr(src, "name", None):
+            return str(src.name)
+        if src.type == "hf":
+            return src.path.rstrip("/").split("/")[-1]
+        return Path(src.paths[0]).stem.replace("*", "") or "files"
 
 
 class ModelSpec(Strict):

@@ -5,6 +5,19 @@ from __future__ import annotations
 import click
 
 
+def display_path(path) -> str:
+    """Recipe path as recorded in the manifest: relative to the curate checkout when inside it."""
+    from pathlib import Path
+
+    from curate.recipe import recipes_dir
+
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(recipes_dir().parent))
+    except ValueError:
+        return str(path)
+
+
 @click.command()
 @click.argument("recipe", required=False, default="default")
 @click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
@@ -33,7 +46,11 @@ def build(recipe, out_dir, seed, overrides, version, device, quiet):
     rec = load_recipe(path, list(overrides))
     click.echo(f"building '{rec.name}' ({rec.n_samples} x {rec.seq_len} tokens, seed "
                f"{seed if seed is not None else rec.seed}, model {rec.model.name}) from {path}", err=True)
-    res = build_recipe(rec, out_dir, seed=seed, version=version, progress=not quiet, recipe_file=str(path))
+    if quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
+    res = build_recipe(rec, out_dir, seed=seed, version=version, progress=not quiet, recipe_file=display_path(path))
     m = res.manifest
     click.echo("", err=True)
     click.echo(f"{'unchanged: identical content already at' if res.existed else 'built'} "

