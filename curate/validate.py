@@ -305,7 +305,8 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
         from curate.models import load_model
 
         model, tokenizer, info = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
-    model_fp = model_fingerprint(model, info)
+    # Weights identity + the dtype they run in (bf16 and fp32 give different scores).
+    model_fp = f"{model_fingerprint(model, info)}:{next(model.parameters()).dtype}"
     if getattr(info, "tokenizer", None):
         for e in entries:
             e.cs.check_tokenizer(info.tokenizer, retokenize=cfg.retokenize)
