@@ -101,6 +101,7 @@ class GenerateStep(Strict):
     # Linear temperature schedule over generated positions (Williams et al. 2024):
     # [t_start, t_end]; overrides ``temperature`` when given.
     temperature_schedule: tuple[float, float] | None = None
+    schedule_tokens: int | None = Field(default=None, gt=0)  # n of the schedule; default: all
     top_p: float = Field(default=0.95, gt=0, le=1)
     top_k: int | None = Field(default=50, ge=0)
     repetition_penalty: float = Field(default=1.2, gt=0)

@@ -31,11 +31,13 @@ class SamplingConfig:
     # Linear temperature schedule over generated positions (t_start, t_end) as in Williams et
     # al. 2024 (self-calibration); None = constant ``temperature``.
     temperature_schedule: tuple[float, float] | None = None
+    schedule_tokens: int | None = None  # n: positions over which the schedule moves
 
     def to_dict(self) -> dict:
         return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
                 "repetition_penalty": self.repetition_penalty,
-                "temperature_schedule": list(self.temperature_schedule) if self.temperature_schedule else None}
+                "temperature_schedule": list(self.temperature_schedule) if self.temperature_schedule else None,
+                "schedule_tokens": self.schedule_tokens}
 
 
 __all__ = ["GENERATION_BACKENDS", "SamplingConfig"]

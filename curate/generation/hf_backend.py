@@ -13,15 +13,17 @@ from curate.generation import SamplingConfig
 
 
 class ScheduledTemperature:
-    """LogitsProcessor dividing logits by a temperature that moves linearly from t_start (first
-    generated token) to t_end (last), as in the self-calibration schedule of Williams et al. 2024."""
+    """LogitsProcessor for the self-calibration temperature schedule (Williams et al. 2024, §3.2):
+    t_i = t_initial + (i / n) (t_final - t_initial) for generated position i <= n, then t_final.
+    ``n`` defaults to the whole generation (the last token is sampled at t_final)."""
 
-    def __init__(self, t_start: float, t_end: float, prompt_len: int, max_new_tokens: int):
+    def __init__(self, t_start: float, t_end: float, prompt_len: int, max_new_tokens: int, n: int | None = None):
         self.t_start, self.t_end = t_start, t_end
-        self.prompt_len, self.max_new = prompt_len, max(1, max_new_tokens)
+        self.prompt_len = prompt_len
+        self.n = max(1, (n if n is not None else max_new_tokens - 1))
 
     def temperature(self, step: int) -> float:
-        frac = min(1.0, step / max(1, self.max_new - 1))
+        frac = min(1.0, step / self.n)
         return self.t_start + (self.t_end - self.t_start) * frac
 
     def __call__(self, input_ids, scores):  # input_ids (B, T), scores (B, V)
@@ -66,7 +68,8 @@ class TransformersBackend:
             if cfg.temperature_schedule:
                 kwargs["temperature"] = 1.0
                 kwargs["logits_processor"] = LogitsProcessorList(
-                    [ScheduledTemperature(*cfg.temperature_schedule, prompt_len=width, max_new_tokens=m)])
+                    [ScheduledTemperature(*cfg.temperature_schedule, prompt_len=width, max_new_tokens=m,
+                                         n=cfg.schedule_tokens)])
             else:
                 kwargs["temperature"] = cfg.temperature
             torch.manual_seed(seed * 1_000_003 + batch_no)

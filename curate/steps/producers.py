@@ -104,7 +104,8 @@ class GenerateStep(Producer):
             raise SourceError(f"prefix_tokens {k} leaves nothing to generate with seq_len={self.seq_len}")
         cfg = SamplingConfig(temperature=spec.temperature or 1.0, top_p=spec.top_p, top_k=spec.top_k,
                              repetition_penalty=spec.repetition_penalty,
-                             temperature_schedule=tuple(spec.temperature_schedule) if spec.temperature_schedule else None)
+                             temperature_schedule=tuple(spec.temperature_schedule) if spec.temperature_schedule else None,
+                             schedule_tokens=spec.schedule_tokens)
         bs = spec.batch_size or ctx.batch_size
         if spec.backend == "vllm":
             backend = GENERATION_BACKENDS.get("vllm")(ctx.model_info.path, tok, seed=self.seed)
