@@ -21,7 +21,7 @@ One-Shot" (ICML 2023, arXiv 2301.00774), Algorithm 1:
   the rest of the matrix receives all of the block's errors at once in one GEMM.
 
 Layout: the working copy is kept transposed, (in, out), so that "column i" is a contiguous row
-and each step is two vector kernels (an error ``mul`` and a rank-1 ``addr_``) instead of the
+and each step is two kernels (an error ``mul`` and a rank-1 ``addmm_``) instead of the
 reference's six strided ones. After the block, column i has been updated by its own error too
 (w_i - w_i m_i), so the working copy already holds the reconstructed block; no separate Q buffer.
 
@@ -36,7 +36,7 @@ from typing import ClassVar
 
 import torch
 
-from prune_backend.methods.base import LinearStats, PruningMethod
+from prune_backend.methods.base import PruningMethod
 from prune_backend.methods.masks import n_pruned
 
 
@@ -48,7 +48,9 @@ def inverse_hessian_cholesky(hessian: torch.Tensor, percdamp: float = 0.01) -> t
     damp = percdamp * torch.mean(torch.diag(H))
     H.diagonal().add_(damp)
     L = torch.linalg.cholesky(H)
-    Hinv = torch.cholesky_inverse(L)
+    # H^-1 = cholesky_solve(I, L). (torch.cholesky_inverse computes the same but took 23 s for
+    # a 1536 x 1536 matrix on CPU, against 0.3 s here.)
+    Hinv = torch.cholesky_solve(torch.eye(H.shape[0], device=H.device, dtype=H.dtype), L)
     return torch.linalg.cholesky(Hinv, upper=True), dead
 
 
@@ -107,7 +109,8 @@ def sparsegpt_prune(
                 scale[g] = M1[g].float() / d[g].unsqueeze(1)
             torch.mul(W1[i], scale[i], out=Err1[i])
             # OBS update of the block's remaining columns (and of column i itself, to w_i (1 - m_i)).
-            W1[i:].addr_(U1[i, i:], Err1[i], alpha=-1.0)
+            # A rank-1 addmm_ runs through BLAS; addr_ takes a ~100x slower path on CPU.
+            W1[i:].addmm_(U1[i:i + 1, i:].t(), Err1[i:i + 1], alpha=-1.0)
         W1.masked_fill_(M1, 0.0)  # exact zeros (the update leaves ~1e-8 residue)
         out_mask[i1:i2] = M1
         # Lazy batch update of all later columns: (in - i2, B) @ (B, out).
