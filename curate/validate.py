@@ -112,13 +112,18 @@ class _SetEntry:
 PruneFn = Callable[[Any, Any, ValidateConfig], Any]  # (model, input_ids (N, L), config) -> report
 
 
-def _backend_prune(model, input_ids, cfg: ValidateConfig):
-    """The real pruner: ``prune_backend.prune_model`` in place on ``model``."""
+def _import_backend():
     try:
         from prune_backend import PruneConfig, prune_model
     except ImportError as exc:
         raise CurateError("the pruning backend 'prune_backend' is not importable",
-                          hint="install curate with its bundled prune_backend package (pip install -e .)") from exc
+                          hint="reinstall curate, which ships it: pip install -e .") from exc
+    return PruneConfig, prune_model
+
+
+def _backend_prune(model, input_ids, cfg: ValidateConfig):
+    """The real pruner: ``prune_backend.prune_model`` in place on ``model``."""
+    PruneConfig, prune_model = _import_backend()
     pcfg = PruneConfig(method=cfg.method, sparsity=cfg.sparsity, pattern=cfg.pattern, owl=cfg.owl,
                        dsnot=cfg.dsnot, device=cfg.device, batch_size=cfg.prune_batch_size)
     return prune_model(model, input_ids, pcfg, progress=cfg.progress)
@@ -294,7 +299,9 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
     from curate.report import write_report
 
     log = log or (lambda msg: tqdm.write(msg))
-    prune_fn = prune_fn or _backend_prune
+    if prune_fn is None:
+        _import_backend()  # a missing backend is one clear error, not N failed draws
+        prune_fn = _backend_prune
     entries = _load_sets(cfg)  # before the model: a typo in a path fails in a second, not after loading
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
