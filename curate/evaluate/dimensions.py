@@ -88,16 +88,42 @@ def retention(value: float, dense_value: float, *, higher_is_better: bool) -> fl
     return float(num / den)
 
 
+# Chance accuracy of multiple-choice tasks. A dense model at (or below) chance has nothing to
+# retain: SmolLM2-135M scores ~0.2 on MMLU, and 0.30 / 0.15 on 20 items would read as
+# "retention 2.0". Such metrics stay in the table but are left out of dimension retention.
+CHANCE: dict[str, float] = {"mmlu": 0.25, "arc_easy": 0.25, "arc_challenge": 0.25, "hellaswag": 0.25,
+                            "openbookqa": 0.25, "piqa": 0.5, "winogrande": 0.5, "boolq": 0.5}
+CHANCE_MARGIN = 0.05
+
+
+def chance_of(metric: str) -> float | None:
+    """Chance accuracy of a ``<task>:acc``/``acc_norm`` metric, None if unknown or not accuracy."""
+    task, _, name = metric.partition(":")
+    if not name.startswith("acc"):
+        return None
+    return CHANCE.get(task) if task in CHANCE else CHANCE.get(task.split("_")[0])
+
+
+def at_chance(metric: str, dense_value: float) -> bool:
+    """True when the dense model is within CHANCE_MARGIN of chance on this metric."""
+    c = chance_of(metric)
+    return c is not None and dense_value <= c + CHANCE_MARGIN
+
+
 def dimension_retention(table):
     """Per (set, fingerprint, seed, dimension) mean retention, plus a ``Total`` row per draw.
 
     ``table`` is the tidy results frame of :func:`curate.validate.validate` (columns set,
-    fingerprint, seed, dimension, retention). The Total is the unweighted mean over the
-    dimensions present in that draw.
+    fingerprint, seed, metric, dimension, dense_value, retention). The Total is the unweighted
+    mean over the dimensions present in that draw. Metrics on which the dense model is at
+    chance (:func:`at_chance`) are left out.
     """
     import polars as pl
 
     keys = ["set", "fingerprint", "seed"]
+    if "metric" in table.columns:
+        informative = [not at_chance(m, d) for m, d in zip(table["metric"], table["dense_value"], strict=True)]
+        table = table.filter(pl.Series(informative, dtype=pl.Boolean))
     per_dim = (
         table.filter(pl.col("retention").is_not_nan() & pl.col("retention").is_not_null())
         .group_by([*keys, "dimension"])

