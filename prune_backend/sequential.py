@@ -184,7 +184,7 @@ class _StatsCollector:
             self._seen.clear()
 
     def stats_for(self, name: str) -> LinearStats:
-        return self.stats[self.owner[name]]
+        return self.stats.get(self.owner.get(name, name), LinearStats())
 
     def remove(self) -> None:
         for h in self._handles:
@@ -259,7 +259,7 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
             col = _StatsCollector(linears, hessian=hessian, stop_early=True)
             try:
                 # Magnitude without DSnoT reads no statistics: skip the statistics pass.
-                for b in batches if (method.needs or cfg.dsnot) else batches[:1]:
+                for b in batches if (method.needs or cfg.dsnot) else ():
                     col.run(layer, b, i)
             finally:
                 col.remove()
