@@ -36,6 +36,7 @@ class Magnitude(PruningMethod):
     needs: ClassVar[frozenset[str]] = frozenset()
 
 
-    def prune(self, weight, stats, sparsity, nm):
+    def prune(self, weight: torch.Tensor, stats: LinearStats, sparsity: float,
+              nm: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
         mask = magnitude_mask(weight, sparsity, nm)
         return weight.float().masked_fill(mask, 0.0), mask

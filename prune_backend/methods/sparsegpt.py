@@ -36,7 +36,7 @@ from typing import ClassVar
 
 import torch
 
-from prune_backend.methods.base import PruningMethod
+from prune_backend.methods.base import LinearStats, PruningMethod
 from prune_backend.methods.masks import n_pruned
 
 
@@ -123,7 +123,8 @@ class SparseGPT(PruningMethod):
     needs: ClassVar[frozenset[str]] = frozenset({"hessian"})
 
 
-    def prune(self, weight, stats, sparsity, nm):
+    def prune(self, weight: torch.Tensor, stats: LinearStats, sparsity: float,
+              nm: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
         assert stats.hessian is not None
         return sparsegpt_prune(weight, stats.hessian, sparsity, nm,
                                blocksize=self.cfg.blocksize, percdamp=self.cfg.percdamp)

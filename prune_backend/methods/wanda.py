@@ -42,6 +42,7 @@ class Wanda(PruningMethod):
     needs: ClassVar[frozenset[str]] = frozenset({"sumsq"})
 
 
-    def prune(self, weight, stats, sparsity, nm):
+    def prune(self, weight: torch.Tensor, stats: LinearStats, sparsity: float,
+              nm: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
         mask = wanda_mask(weight, stats.sq_norm, sparsity, nm)
         return weight.float().masked_fill(mask, 0.0), mask
