@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def write_version(samples: list[Sample], manifest: dict[str, Any], out_dir: str 
     version = version or next_version(existing)
     final = root / version
     manifest = {"name": name, "version": version, "fingerprint": fp,
-                "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **manifest,
+                "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), **manifest,
                 "columns": list(rows[0]) if rows else []}
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{uuid.uuid4().hex[:12]}"

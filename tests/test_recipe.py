@@ -23,7 +23,7 @@ def test_apportion_is_exact_and_proportional(total, weights):
     counts = apportion(total, weights)
     assert sum(counts) == total
     s = sum(weights)
-    for c, w in zip(counts, weights):
+    for c, w in zip(counts, weights, strict=False):
         assert abs(c - total * w / s) < 1  # largest remainder: within one of the quota
 
 

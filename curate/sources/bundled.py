@@ -19,7 +19,7 @@ import json
 import re
 import sysconfig
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from curate.errors import MissingDependencyError
@@ -142,7 +142,7 @@ class Chat(Source):
                 yield doc_id, doc_id, text
 
 
-@lru_cache(maxsize=None)
+@cache
 def cached_documents(name: str) -> tuple[tuple[str, str, str], ...]:
     """Bundled sources are small (<= 12 M chars): parse once per process."""
     from curate.sources import SOURCES

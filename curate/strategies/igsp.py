@@ -38,8 +38,8 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from curate.records import Sample
 from curate.recipe import apportion
+from curate.records import Sample
 from curate.steps.base import Step
 
 
@@ -171,7 +171,7 @@ def igsp_select(texts: Sequence[str], ppl: Sequence[float], groups: Sequence[Has
     trace = [agg.value]
     for _ in range(max_sweeps):
         improved = False
-        for c, idx in sorted(members.items(), key=lambda kv: str(kv[0])):
+        for _cell, idx in sorted(members.items(), key=lambda kv: str(kv[0])):
             inside = [i for i in idx if i in chosen]
             for out in inside:
                 outside = [i for i in idx if i not in chosen]

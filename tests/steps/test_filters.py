@@ -1,8 +1,20 @@
 import pytest
 
+from curate.recipe import (
+    DedupStep,
+    LengthFilterStep,
+    PerplexityFilterStep,
+    QualityFilterStep,
+    SelectStep,
+)
 from curate.records import Sample
-from curate.recipe import DedupStep, LengthFilterStep, PerplexityFilterStep, QualityFilterStep, SelectStep
-from curate.steps.filters import DedupFilter, LengthFilter, PerplexityFilter, QualityFilter, rank_drop
+from curate.steps.filters import (
+    DedupFilter,
+    LengthFilter,
+    PerplexityFilter,
+    QualityFilter,
+    rank_drop,
+)
 from curate.steps.select import SelectStep as Select
 from curate.steps.select import select_indices
 

@@ -27,7 +27,7 @@ def test_incremental_objective_matches_reference():
     agg = Aggregation()
     grams = [Counter(ngrams(words(t), 4)) for t in texts]
     chosen = []
-    for step in range(40):
+    for _step in range(40):
         if chosen and rng.random() < 0.3:
             out = chosen.pop(rng.randrange(len(chosen)))
             agg.remove(grams[out])
@@ -44,7 +44,7 @@ def test_objective_decreases_monotonically_and_strata_stay_balanced():
     idx, info = igsp_select(texts, ppl, groups, n=24, strata=4, rng=random.Random(0))
     trace = info["trace"]
     assert len(idx) == 24
-    assert all(b < a for a, b in zip(trace, trace[1:]))  # strictly improving swaps only
+    assert all(b < a for a, b in zip(trace, trace[1:], strict=False))  # strictly improving swaps only
     assert info["final_objective"] <= info["initial_objective"]
     assert info["selected_per_cell"] == info["quotas"]
     per_group = Counter(groups[i] for i in idx)
