@@ -287,8 +287,10 @@ def plot_distributions(scored_sets: list[ScoredSet], out_dir: Path) -> list[Path
         lo = min(v.min() for _, v in series)
         hi = max(v.max() for _, v in series)
         bins = np.linspace(lo, hi if hi > lo else lo + 1, 25)
+        # Filled bars stay readable for one or two sets; outlines beyond that.
+        style = {"histtype": "step", "linewidth": 1.6} if len(series) > 2 else {"alpha": 0.5 if len(series) > 1 else 0.9}
         for name, v in series:
-            ax.hist(v, bins=bins, alpha=0.5 if len(series) > 1 else 0.9, label=f"{name} (mean {v.mean():.3g})")
+            ax.hist(v, bins=bins, label=f"{name} (mean {v.mean():.3g})", **style)
         ax.set_xlabel(key)
         ax.set_ylabel("samples")
         ax.set_title(f"{key} per sample")
