@@ -16,22 +16,24 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 
 import torch
 
 
-def _time(fn, repeat: int) -> float:
-    """Median wall time of ``repeat`` calls after one warm-up call."""
-    fn()
-    times = []
+def _time_interleaved(fns: dict, repeat: int) -> dict[str, float]:
+    """Fastest time of each function, calls interleaved round-robin so that a burst of load from
+    another process hits every contender alike instead of one of them."""
+    for fn in fns.values():
+        fn()  # warm-up
+    best = {name: float("inf") for name in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
 
 
 def bench_model(args) -> dict[str, float]:
@@ -69,12 +71,11 @@ def bench_model(args) -> dict[str, float]:
     def scoring_ppl():
         compute_model_scores(model, ids, scores=("ppl",), batch_size=bs, progress=False)
 
-    t_plain = _time(plain_forward, args.repeat)
-    t_base = _time(base_forward, args.repeat)
-    t_score = _time(scoring, args.repeat)
-    t_ppl = _time(scoring_ppl, args.repeat)
+    t = _time_interleaved({"plain": plain_forward, "base": base_forward, "score": scoring, "ppl": scoring_ppl},
+                          args.repeat)
+    t_plain, t_base, t_score, t_ppl = t["plain"], t["base"], t["score"], t["ppl"]
     print(f"\n== model-based scoring: {label}, {ids.shape[0]} x {ids.shape[1]} tokens, batch {bs}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeat}")
+          f"{torch.get_num_threads()} threads, best of {args.repeat} interleaved")
     print(f"plain forward with (B,T,V) logits : {t_plain:8.3f} s")
     print(f"base model only (no lm_head)      : {t_base:8.3f} s")
     print(f"scoring, 4 scores, one pass       : {t_score:8.3f} s   ratio vs plain forward {t_score / t_plain:.3f}x "
@@ -111,9 +112,8 @@ def bench_minhash(args) -> dict[str, float]:
     def ours():
         return hasher.signatures(texts)
 
-    t_naive = _time(naive, 1)
-    t_bulk = _time(bulk, 1)
-    t_ours = _time(ours, args.repeat)
+    t = _time_interleaved({"naive": naive, "bulk": bulk, "ours": ours}, args.repeat)
+    t_naive, t_bulk, t_ours = t["naive"], t["bulk"], t["ours"]
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         ReferenceIndex.build(texts, hasher, cache_root=d)
