@@ -114,6 +114,9 @@ def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ct
         if not samples:
             raise SourceError(f"component '{label}': step '{spec.type}' left no samples",
                               hint="loosen the filter or check the source")
+    if comp.name:  # an explicit component name labels its rows (two components may share a source)
+        for smp in samples:
+            smp.source = comp.name
     if len(samples) < count:
         raise SourceError(f"component '{label}' produced {len(samples)} samples, {count} needed",
                           hint="raise 'oversample' of its sample/generate step or loosen its filters")

@@ -142,3 +142,16 @@ def test_bundled_selfgen_build_is_real_and_reproducible(tmp_path, bundled_lm):
     words = sum(len(t.split()) for t in ds["text"])
     assert words > 4 * 15
     assert a.manifest["model"]["sha"] == info.sha
+
+
+def test_igsp_recipe_selects_balanced_subset_of_the_pool(tmp_path, corpus, tiny_lm):
+    comps = [{"name": n, "source": {"type": "files", "paths": [str(corpus)]}, "steps": [{"type": "sample"}]}
+             for n in ("a", "b")]
+    r = recipe(corpus, components=comps, n_samples=6, pool_size=16, steps=[{"type": "igsp", "strata": 2}])
+    res = build_recipe(r, tmp_path, ctx=ctx(tiny_lm), progress=False)
+    igsp = next(s for s in res.manifest["steps"] if s["name"] == "igsp")
+    assert igsp["seen"] == 16 and igsp["kept"] == 6 and igsp["reasons"] == {"igsp_not_selected": 10}
+    info = igsp["extra"]["igsp"]
+    assert info["selected_per_cell"] == info["quotas"] and sum(info["quotas"].values()) == 6
+    assert all(b < a for a, b in zip(info["trace"], info["trace"][1:], strict=False))
+    assert sorted(s.source for s in res.samples) == ["a"] * 3 + ["b"] * 3

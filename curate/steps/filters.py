@@ -25,6 +25,23 @@ def rank_drop(values: list[float], drop_top: float, drop_bottom: float = 0.0) ->
     return top, bottom - top
 
 
+def ensure_ppl(samples: list[Sample], ctx: Any) -> list[float]:
+    """Perplexity of each sample under ``ctx.model``; computed in one batched pass (no lm_head
+    beyond the chunks the score needs) only for the samples that do not carry it yet."""
+    import torch
+
+    from curate.scoring import compute_model_scores
+
+    missing = [s for s in samples if "ppl" not in s.scores]
+    if missing:
+        ids = [torch.tensor(s.input_ids, dtype=torch.long) for s in missing]
+        ppl = compute_model_scores(ctx.model, ids, scores=("ppl",), batch_size=ctx.batch_size,
+                                   progress=ctx.progress)["ppl"].tolist()
+        for s, v in zip(missing, ppl, strict=True):
+            s.scores["ppl"] = float(v)
+    return [s.scores["ppl"] for s in samples]
+
+
 class PerplexityFilter(Step):
     """Drop the highest-perplexity samples: Ji et al. 2024 filter out the top 20 % of
     self-generated texts by perplexity under the model, removing degenerate generations."""
@@ -36,18 +53,7 @@ class PerplexityFilter(Step):
         self.spec = spec
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
-        import torch
-
-        from curate.scoring import compute_model_scores
-
-        missing = [s for s in samples if "ppl" not in s.scores]
-        if missing:
-            ids = [torch.tensor(s.input_ids, dtype=torch.long) for s in missing]
-            ppl = compute_model_scores(ctx.model, ids, scores=("ppl",), batch_size=ctx.batch_size,
-                                       progress=ctx.progress)["ppl"].tolist()
-            for s, v in zip(missing, ppl, strict=True):
-                s.scores["ppl"] = float(v)
-        values = [s.scores["ppl"] for s in samples]
+        values = ensure_ppl(samples, ctx)
         top, bottom = rank_drop(values, self.spec.drop_top, self.spec.drop_bottom)
         self.stats.drop(f"ppl_top_{round(self.spec.drop_top * 100)}pct", len(top)) if top else None
         self.stats.drop(f"ppl_bottom_{round(self.spec.drop_bottom * 100)}pct", len(bottom)) if bottom else None

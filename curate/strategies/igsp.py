@@ -217,19 +217,12 @@ class IGSPStep(Step):
         self.spec, self.target, self.seed = spec, target, seed
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
-        import torch
+        from curate.steps.filters import ensure_ppl
 
-        from curate.scoring import compute_model_scores
-
-        missing = [s for s in samples if "ppl" not in s.scores]
-        if missing:
-            ppl = compute_model_scores(ctx.model, [torch.tensor(s.input_ids) for s in missing], scores=("ppl",),
-                                       batch_size=ctx.batch_size, progress=ctx.progress)["ppl"].tolist()
-            for s, v in zip(missing, ppl, strict=True):
-                s.scores["ppl"] = float(v)
+        ppl = ensure_ppl(samples, ctx)
         n = self.spec.n or self.target
         groups = [s.source if self.spec.group_by == "source" else "all" for s in samples]
-        idx, info = igsp_select([s.text for s in samples], [s.scores["ppl"] for s in samples], groups, n,
+        idx, info = igsp_select([s.text for s in samples], ppl, groups, n,
                                 ngram=self.spec.ngram, strata=self.spec.strata, rng=random.Random(self.seed))
         self.stats.extra["igsp"] = info
         self.stats.drop("igsp_not_selected", len(samples) - len(idx))
