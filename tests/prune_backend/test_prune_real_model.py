@@ -87,14 +87,16 @@ def test_dsnot_lowers_wanda_reconstruction_error(layer_inputs):
 
 
 def test_heldout_perplexity_wanda_sparsegpt_far_below_magnitude(smollm):
-    """32 x 512 calibration tokens, 50 % unstructured; held-out Wikipedia windows never calibrated on."""
+    """16 x 256 calibration tokens (CI-sized; the 32 x 512 figures of the issue come from
+    benchmarks/prune_speed.py and are in benchmarks/NOTES.md), 50 % unstructured; held-out
+    Wikipedia windows never calibrated on."""
     from prune_speed import perplexity, wiki_windows
 
     from prune_backend import PruneConfig, prune_model
 
     model, tok, _ = smollm
-    ids = wiki_windows(tok, 32, 512, heldout=False)
-    held = wiki_windows(tok, 8, 512, heldout=True)
+    ids = wiki_windows(tok, 16, 256, heldout=False)
+    held = wiki_windows(tok, 4, 512, heldout=True)
     dense_state = {k: v.clone() for k, v in model.state_dict().items()}
     dev = torch.device("cpu")
     ppl = {"dense": perplexity(model, held, dev)}
