@@ -31,13 +31,19 @@ def make_tokenize(tokenizer) -> Tokenize:
     return tok
 
 
-def random_windows(docs: Sequence[Sample], tokenize: Tokenize, n: int, seq_len: int, rng: random.Random,
-                   decode: Callable[[list[int]], str] | None = None, source_name: str = "source",
-                   progress: bool = False) -> list[Sample]:
+def seeded_order(docs: Sequence[Sample], rng: random.Random, source_name: str) -> list[int]:
+    """Document indices in a seeded random order; an empty source is a user error."""
     if not docs:
         raise SourceError(f"source '{source_name}' is empty", hint="check its files or split")
     order = list(range(len(docs)))
     rng.shuffle(order)
+    return order
+
+
+def random_windows(docs: Sequence[Sample], tokenize: Tokenize, n: int, seq_len: int, rng: random.Random,
+                   decode: Callable[[list[int]], str] | None = None, source_name: str = "source",
+                   progress: bool = False) -> list[Sample]:
+    order = seeded_order(docs, rng, source_name)
     out: list[Sample] = []
     eligible: list[tuple[int, list[int]]] = []
     longest = 0
@@ -79,10 +85,7 @@ def _window(doc: Sample, ids: list[int], rng: random.Random, seq_len: int, decod
 def packing(docs: Sequence[Sample], tokenize: Tokenize, n: int, seq_len: int, rng: random.Random,
             sep_id: int | None, decode: Callable[[list[int]], str] | None = None, source_name: str = "source",
             progress: bool = False) -> list[Sample]:
-    if not docs:
-        raise SourceError(f"source '{source_name}' is empty", hint="check its files or split")
-    order = list(range(len(docs)))
-    rng.shuffle(order)
+    order = seeded_order(docs, rng, source_name)
     out: list[Sample] = []
     buf: list[int] = []
     members: list[str] = []
