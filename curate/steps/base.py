@@ -27,6 +27,9 @@ class StepStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def drop(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` samples dropped for ``reason``; a zero count records no reason."""
+        if n <= 0:
+            return
         self.dropped += n
         self.reasons[reason] += n
 

@@ -55,8 +55,8 @@ class PerplexityFilter(Step):
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
         values = ensure_ppl(samples, ctx)
         top, bottom = rank_drop(values, self.spec.drop_top, self.spec.drop_bottom)
-        self.stats.drop(f"ppl_top_{round(self.spec.drop_top * 100)}pct", len(top)) if top else None
-        self.stats.drop(f"ppl_bottom_{round(self.spec.drop_bottom * 100)}pct", len(bottom)) if bottom else None
+        self.stats.drop(f"ppl_top_{round(self.spec.drop_top * 100)}pct", len(top))
+        self.stats.drop(f"ppl_bottom_{round(self.spec.drop_bottom * 100)}pct", len(bottom))
         if top:
             self.stats.extra["ppl_threshold"] = min(values[i] for i in top)
         return [s for i, s in enumerate(samples) if i not in top and i not in bottom]

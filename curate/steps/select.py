@@ -51,5 +51,5 @@ class SelectStep(Step):
                                   hint=f"add a '{{type: score, scorer: {s.by}}}' step before it")
             values = [x.scores[s.by] for x in samples]
         keep = select_indices(values or [0.0] * len(samples), n, s.order, random.Random(f"{self.seed}:select"))
-        self.stats.drop(f"not_in_{s.order}_{n}", len(samples) - len(keep)) if len(keep) < len(samples) else None
+        self.stats.drop(f"not_in_{s.order}_{n}", len(samples) - len(keep))
         return [samples[i] for i in keep]
