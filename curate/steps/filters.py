@@ -12,17 +12,7 @@ from typing import Any
 
 from curate.records import Sample
 from curate.steps.base import Filter, Step
-
-
-def rank_drop(values: list[float], drop_top: float, drop_bottom: float = 0.0) -> tuple[set[int], set[int]]:
-    """Indices to drop: the ``drop_top`` fraction with the highest values and ``drop_bottom`` with
-    the lowest (floor of the fraction, ties broken by index so the result is deterministic)."""
-    n = len(values)
-    order = sorted(range(n), key=lambda i: (values[i], i))
-    n_top, n_bot = math.floor(n * drop_top + 1e-9), math.floor(n * drop_bottom + 1e-9)
-    top = set(order[n - n_top:]) if n_top else set()
-    bottom = set(order[:n_bot]) if n_bot else set()
-    return top, bottom - top
+from curate.steps.select import drop_count, rank_select
 
 
 def ensure_ppl(samples: list[Sample], ctx: Any) -> list[float]:
@@ -54,12 +44,17 @@ class PerplexityFilter(Step):
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
         values = ensure_ppl(samples, ctx)
-        top, bottom = rank_drop(values, self.spec.drop_top, self.spec.drop_bottom)
-        self.stats.drop(f"ppl_top_{round(self.spec.drop_top * 100)}pct", len(top))
-        self.stats.drop(f"ppl_bottom_{round(self.spec.drop_bottom * 100)}pct", len(bottom))
-        if top:
-            self.stats.extra["ppl_threshold"] = min(values[i] for i in top)
-        return [s for i, s in enumerate(samples) if i not in top and i not in bottom]
+        real = sum(1 for v in values if not math.isnan(v))
+        # The shared rule (curate.steps.select): floor(n * fraction) of the n real perplexities
+        # at each end; a NaN perplexity (nothing predicted) is dropped as nan_score.
+        sel = rank_select(values, drop_high=drop_count(real, self.spec.drop_top),
+                          drop_low=drop_count(real, self.spec.drop_bottom))
+        sel.count_nan(self.stats)
+        self.stats.drop(f"ppl_top_{round(self.spec.drop_top * 100)}pct", len(sel.high))
+        self.stats.drop(f"ppl_bottom_{round(self.spec.drop_bottom * 100)}pct", len(sel.low))
+        if sel.high:
+            self.stats.extra["ppl_threshold"] = min(values[i] for i in sel.high)
+        return [samples[i] for i in sel.kept]
 
 
 class LengthFilter(Filter):

@@ -13,22 +13,12 @@ from curate.steps.filters import (
     LengthFilter,
     PerplexityFilter,
     QualityFilter,
-    rank_drop,
 )
 from curate.steps.select import SelectStep as Select
-from curate.steps.select import select_indices
 
 
 def S(text, **scores):
     return Sample(text=text, source="s", doc_id=text[:10], input_ids=[1, 2, 3], scores=dict(scores))
-
-
-def test_rank_drop_top_and_bottom():
-    vals = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0, 10.0]
-    top, bottom = rank_drop(vals, 0.2, 0.1)
-    assert top == {2, 9} and bottom == {1}
-    assert rank_drop(vals, 0.0)[0] == set()
-    assert rank_drop([1.0, 1.0, 1.0, 1.0, 1.0], 0.4)[0] == {3, 4}  # ties: by index, deterministic
 
 
 def test_perplexity_filter_drops_highest(tiny_ctx):
@@ -86,7 +76,6 @@ def test_select_highest_lowest_random(tiny_ctx):
     r1 = Select(SelectStep(type="select", order="random", n=3), seed=1)(samples, tiny_ctx)
     r2 = Select(SelectStep(type="select", order="random", n=3), seed=1)(samples, tiny_ctx)
     assert [s.text for s in r1] == [s.text for s in r2] and len(r1) == 3
-    assert select_indices([3.0, 1.0, 2.0], 2, "highest") == [0, 2]
     from curate.errors import RecipeError
 
     with pytest.raises(RecipeError, match="no such score"):
