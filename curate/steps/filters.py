@@ -2,7 +2,7 @@
 
     steps:
       - {type: perplexity_filter, drop_top: 0.2}   # drop the 20 % highest-perplexity generations
-      - {type: dedup, threshold: 0.8}             # MinHash-LSH near-duplicates on word 3-grams
+      - {type: dedup, threshold: 0.8}             # MinHash near-duplicates on word 3-grams
 """
 
 from __future__ import annotations
@@ -74,8 +74,11 @@ class LengthFilter(Filter):
 
 
 class DedupFilter(Step):
-    """Near-duplicate removal with datasketch's MinHashLSH over word n-gram shingles: a sample is
-    dropped when its estimated Jaccard with an earlier kept sample exceeds ``threshold``."""
+    """Near-duplicate removal: a sample is dropped when it is a near-duplicate of an earlier kept
+    one, by the same MinHasher and the same pair rule as the ``diversity`` scorer's
+    ``near_dups`` (:func:`curate.scoring.minhash.near_duplicates`: MinHash-LSH candidates over
+    word ``ngram``-grams whose estimated Jaccard is >= ``threshold``). So a set deduplicated at
+    0.8 reports no near-duplicate pair at 0.8."""
 
     kind = "filter"
 
@@ -84,22 +87,12 @@ class DedupFilter(Step):
         self.spec = spec
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
-        from datasketch import MinHash, MinHashLSH
+        from curate.scoring.minhash import MinHasher, dedup_keep
 
-        from curate.scoring.functional import ngrams, words
-
-        lsh = MinHashLSH(threshold=self.spec.threshold, num_perm=self.spec.num_perm)
-        out = []
-        for i, s in enumerate(samples):
-            shingles = {" ".join(g) for g in ngrams(words(s.text), self.spec.ngram)} or {s.text}
-            m = MinHash(num_perm=self.spec.num_perm, seed=1)
-            m.update_batch([g.encode() for g in shingles])
-            if lsh.query(m):
-                self.stats.drop("near_duplicate")
-                continue
-            lsh.insert(str(i), m)
-            out.append(s)
-        return out
+        hasher = MinHasher(n=self.spec.ngram, num_perm=self.spec.num_perm)
+        keep = dedup_keep(hasher.signatures(s.text for s in samples), hasher, self.spec.threshold)
+        self.stats.drop("near_duplicate", len(samples) - len(keep))
+        return [samples[i] for i in keep]
 
 
 class QualityFilter(Filter):

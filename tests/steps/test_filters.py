@@ -80,3 +80,40 @@ def test_select_highest_lowest_random(tiny_ctx):
 
     with pytest.raises(RecipeError, match="no such score"):
         Select(SelectStep(type="select", by="nope", n=1))(samples, tiny_ctx)
+
+
+def _near_threshold_texts(seed: int = 0) -> list[str]:
+    """20 random 80-word texts, each with 5 variants of 1-4 substituted words: the variants'
+    3-gram Jaccard with their base and each other spreads around 0.8."""
+    import random
+
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(3000)]
+    texts = []
+    for _ in range(20):
+        base = [rng.choice(vocab) for _ in range(80)]
+        texts.append(" ".join(base))
+        for _ in range(5):
+            t = list(base)
+            for _ in range(rng.randint(1, 4)):
+                t[rng.randrange(80)] = rng.choice(vocab)
+            texts.append(" ".join(t))
+    return texts
+
+
+@pytest.mark.parametrize("threshold", [0.7, 0.8, 0.9])
+def test_deduplicated_set_reports_no_near_duplicates_at_the_same_threshold(threshold):
+    from curate.scoring import build_scorer
+
+    samples = [Sample(text=t, source="s", doc_id=str(i)) for i, t in enumerate(_near_threshold_texts())]
+    before = build_scorer("diversity", dedup_threshold=threshold)
+    before(list(samples), None)
+    assert before.stats.extra["diversity"]["near_dup_pairs"] > 10  # the texts really are near the threshold
+    f = DedupFilter(DedupStep(type="dedup", threshold=threshold))
+    kept = f(samples, None)
+    after = build_scorer("diversity", dedup_threshold=threshold)
+    after(kept, None)
+    assert after.stats.extra["diversity"]["near_dup_pairs"] == 0
+    # and nothing was dropped that had no near-duplicate: every dropped sample had one before
+    dropped = {s.doc_id for s in samples} - {s.doc_id for s in kept}
+    assert all(s.scores["near_dups"] >= 1 for s in samples if s.doc_id in dropped)
