@@ -42,6 +42,9 @@ class _Cached(Source):
         self.hub_id = inner.hub_id  # type: ignore[misc]
         self.description = inner.description  # type: ignore[misc]
 
+    def provenance(self):
+        return self.inner().provenance()
+
     def documents(self):
         from curate.sources.bundled import cached_documents
 

@@ -54,6 +54,10 @@ class Source:
             raise SourceError(f"source '{self.name}' has no documents in split '{split}'",
                               hint="check the files/dataset it reads")
 
+    def provenance(self) -> dict | None:
+        """Where the documents come from (package, version, license, upstream URL), or None."""
+        return None
+
     def card_info(self) -> dict:
         return {"name": self.name, "domain": self.domain, "license": self.license,
-                "hub_id": self.hub_id, "description": self.description}
+                "hub_id": self.hub_id, "description": self.description, "provenance": self.provenance()}
