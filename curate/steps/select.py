@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from curate.errors import RecipeError
 from curate.records import Sample
-from curate.steps.base import Step
+from curate.steps.base import Step, StepSpec
 
 
 def select_indices(values: list[float], n: int, order: str, rng: random.Random | None = None) -> list[int]:
@@ -53,3 +55,22 @@ class SelectStep(Step):
         keep = select_indices(values or [0.0] * len(samples), n, s.order, random.Random(f"{self.seed}:select"))
         self.stats.drop(f"not_in_{s.order}_{n}", len(samples) - len(keep))
         return [samples[i] for i in keep]
+
+
+class SelectSpec(StepSpec):
+    """Keep the ``n`` (or ``fraction``) samples with the highest/lowest score, or at random."""
+
+    type: Literal["select"]
+    by: str | None = None  # a score name; None with order=random
+    order: Literal["highest", "lowest", "random"] = "highest"
+    n: int | None = Field(default=None, gt=0)  # default: the component's target count
+    fraction: float | None = Field(default=None, gt=0, le=1)
+    selects: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.order != "random" and not self.by:
+            raise ValueError("'by' is required unless order is 'random'")
+        if self.n is not None and self.fraction is not None:
+            raise ValueError("give either 'n' or 'fraction', not both")
+        return self
