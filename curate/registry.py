@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -87,16 +87,14 @@ class Registry:
         for ep in entry_points(group=self.entry_point_group):
             self._targets.setdefault(ep.name, ep.value)
 
-    def names(self) -> list[str]:
+    def names(self, *, sort: bool = True) -> list[str]:
+        """Registered names, sorted (or in registration order, entry points last)."""
         self._load_entry_points()
-        return sorted(self._targets)
+        return sorted(self._targets) if sort else list(self._targets)
 
     def __contains__(self, name: str) -> bool:
         self._load_entry_points()
         return name in self._targets
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
 
     def unknown(self, name: str) -> CurateError:
         return CurateError(f"unknown {self.kind} '{name}'", hint=did_you_mean(name, self.names()))

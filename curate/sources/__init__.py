@@ -32,14 +32,9 @@ SOURCES.register("python-stdlib", "curate.sources.bundled:PythonStdlib")
 SOURCES.register("champ-math", "curate.sources.bundled:ChampMath")
 SOURCES.register("chat", "curate.sources.bundled:Chat")
 
-# Domain of each bundled source, and the capability dimension (Xu et al. 2026) it speaks to.
-SOURCE_DOMAINS: dict[str, str] = {
-    "wikipedia": "encyclopedic",
-    "shakespeare": "literature",
-    "python-stdlib": "code",
-    "champ-math": "math",
-    "chat": "chat",
-}
+# Domain of each bundled source (its class's ``domain``), the capability dimension (Xu et al.
+# 2026) it speaks to; in registration order.
+SOURCE_DOMAINS: dict[str, str] = {name: SOURCES.get(name).domain for name in SOURCES.names(sort=False)}
 BUNDLED = tuple(SOURCE_DOMAINS)
 
 
