@@ -6,7 +6,7 @@
     kept = step(samples, RunContext())       # sample.scores["min_k_pp"] set on every sample
     step.stats.extra["summary"]["min_k_pp"]  # {"mean": ..., "std": ..., ...}
 
-Recipe block (``curate.recipe.ScoreStep``; extra keys are this class's parameters)::
+Recipe block (``curate.steps.score.ScoreSpec``; extra keys are this class's parameters)::
 
     - type: score
       scorer: min_k_pp

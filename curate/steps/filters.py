@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from curate.records import Sample
-from curate.steps.base import Filter, Step
+from curate.steps.base import Filter, Stage, Step, StepSpec
 from curate.steps.select import drop_count, rank_select
 
 
@@ -131,3 +133,39 @@ class QualityFilter(Filter):
             if not ok:
                 return f"{name}:{reason or 'rejected'}"
         return True
+
+
+# --------------------------------------------------------------------------- recipe blocks
+class PerplexityFilterSpec(StepSpec):
+    """Drop the ``drop_top`` fraction of highest-perplexity samples (Ji et al. 2024: 20 %)."""
+
+    type: Literal["perplexity_filter"]
+    drop_top: float = Field(default=0.2, ge=0, lt=1)
+    drop_bottom: float = Field(default=0.0, ge=0, lt=1)
+
+
+class LengthFilterSpec(StepSpec):
+    """Drop documents shorter than ``min_chars`` / ``min_words`` (before sampling)."""
+
+    type: Literal["length_filter"]
+    min_chars: int = Field(default=0, ge=0)
+    min_words: int = Field(default=0, ge=0)
+    max_chars: int | None = Field(default=None, gt=0)
+    stage: ClassVar[Stage] = "document"
+
+
+class DedupSpec(StepSpec):
+    """Drop near-duplicate samples (MinHash-LSH on word n-grams above ``threshold``)."""
+
+    type: Literal["dedup"]
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    ngram: int = Field(default=3, ge=1)
+    num_perm: int = Field(default=128, ge=16)
+
+
+class QualityFilterSpec(StepSpec):
+    """datatrove document filters (Gopher quality/repetition, FineWeb, C4) on raw documents."""
+
+    type: Literal["quality_filter"]
+    filters: list[Literal["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]] = ["gopher_quality"]
+    stage: ClassVar[Stage] = "document"

@@ -34,11 +34,13 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from curate.errors import RecipeError
 from curate.records import Sample
-from curate.steps.base import Step, StepStats
+from curate.steps.base import Step, StepSpec, StepStats
 
 NAN_REASON = "nan_score"
 _SLACK = 1e-9  # absorbs binary floating-point error in n * fraction
@@ -126,3 +128,22 @@ class SelectStep(Step):
         sel.count_nan(self.stats)
         self.stats.drop(f"not_in_{s.order}_{n}", len(sel.high) + len(sel.low))
         return [samples[i] for i in sel.kept]
+
+
+class SelectSpec(StepSpec):
+    """Keep the ``n`` (or ``fraction``) samples with the highest/lowest score, or at random."""
+
+    type: Literal["select"]
+    by: str | None = None  # a score name; None with order=random
+    order: Literal["highest", "lowest", "random"] = "highest"
+    n: int | None = Field(default=None, gt=0)  # default: the component's target count
+    fraction: float | None = Field(default=None, gt=0, le=1)
+    selects: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.order != "random" and not self.by:
+            raise ValueError("'by' is required unless order is 'random'")
+        if self.n is not None and self.fraction is not None:
+            raise ValueError("give either 'n' or 'fraction', not both")
+        return self

@@ -7,12 +7,11 @@ from fractions import Fraction
 
 import pytest
 
-from curate.recipe import PerplexityFilterStep, SelectStep
 from curate.records import Sample
 from curate.scoring.steps import Scorer
-from curate.steps.filters import PerplexityFilter
+from curate.steps.filters import PerplexityFilter, PerplexityFilterSpec
+from curate.steps.select import SelectSpec, drop_count, keep_count, rank_select, select_best
 from curate.steps.select import SelectStep as Select
-from curate.steps.select import drop_count, keep_count, rank_select, select_best
 
 NAN = float("nan")
 
@@ -70,13 +69,13 @@ VALUES = [5.0, NAN, 9.0, 3.0, 9.0, 1.0, 7.0, NAN, 2.0, 8.0]  # 8 real values, tw
 
 def test_every_caller_uses_the_rule(tiny_ctx):
     """Select step, perplexity filter and a scorer's keep agree on the same values."""
-    sel = Select(SelectStep(type="select", by="m", order="highest", fraction=0.5))
+    sel = Select(SelectSpec(type="select", by="m", order="highest", fraction=0.5))
     out_sel = sel([S(i, m=v) for i, v in enumerate(VALUES)], tiny_ctx)
     # ceil(0.5 * 8) = 4 of the 8 real values; of the tied 9s, both are in the top 4
     assert [s.doc_id for s in out_sel] == ["2", "4", "6", "9"]
     assert sel.stats.reasons == {"nan_score": 2, "not_in_highest_4": 4}
 
-    ppl = PerplexityFilter(PerplexityFilterStep(type="perplexity_filter", drop_top=0.3, drop_bottom=0.1))
+    ppl = PerplexityFilter(PerplexityFilterSpec(type="perplexity_filter", drop_top=0.3, drop_bottom=0.1))
     out_ppl = ppl([S(i, ppl=v) for i, v in enumerate(VALUES)], tiny_ctx)
     # floor(0.3 * 8) = 2 highest (the two 9s), floor(0.1 * 8) = 0 lowest, 2 NaN
     assert [s.doc_id for s in out_ppl] == ["0", "3", "5", "6", "8", "9"]
@@ -91,6 +90,6 @@ def test_every_caller_uses_the_rule(tiny_ctx):
 
 def test_select_random_is_seeded_and_counts(tiny_ctx):
     samples = [S(i) for i in range(10)]
-    a = Select(SelectStep(type="select", order="random", fraction=0.25), seed=3)(samples, tiny_ctx)
-    b = Select(SelectStep(type="select", order="random", fraction=0.25), seed=3)(samples, tiny_ctx)
+    a = Select(SelectSpec(type="select", order="random", fraction=0.25), seed=3)(samples, tiny_ctx)
+    b = Select(SelectSpec(type="select", order="random", fraction=0.25), seed=3)(samples, tiny_ctx)
     assert [s.doc_id for s in a] == [s.doc_id for s in b] and len(a) == 3  # ceil(2.5)
