@@ -137,7 +137,8 @@ class QualityFilter(Filter):
 
 # --------------------------------------------------------------------------- recipe blocks
 class PerplexityFilterSpec(StepSpec):
-    """Drop the ``drop_top`` fraction of highest-perplexity samples (Ji et al. 2024: 20 %)."""
+    """Drop floor(n * ``drop_top``) highest-perplexity samples (Ji et al. 2024: 20 %) and floor(n *
+    ``drop_bottom``) lowest; NaN perplexities are dropped as ``nan_score`` (curate.steps.select)."""
 
     type: Literal["perplexity_filter"]
     drop_top: float = Field(default=0.2, ge=0, lt=1)
@@ -155,7 +156,8 @@ class LengthFilterSpec(StepSpec):
 
 
 class DedupSpec(StepSpec):
-    """Drop near-duplicate samples (MinHash-LSH on word n-grams above ``threshold``)."""
+    """Drop near-duplicate samples: estimated Jaccard of word ``ngram``-grams >= ``threshold``
+    (the same rule as the diversity scorer's ``near_dups``)."""
 
     type: Literal["dedup"]
     threshold: float = Field(default=0.8, gt=0, le=1)
