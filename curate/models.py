@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import MissingDependencyError, ModelError
+from prune_backend.layers import decoder_layers  # noqa: F401 - re-exported: the backend owns layer discovery
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -237,17 +238,6 @@ def load_model(
     info = ModelInfo(name=name, source=kind, path=path, revision=revision, sha=sha,
                      tokenizer=tokenizer_fingerprint(tok))
     return model, tok, info
-
-
-def decoder_layers(model):
-    """The list of decoder layers of a Llama-like model (Llama, Mistral, Qwen2, Gemma, SmolLM2)."""
-    inner = getattr(model, "model", None)
-    for holder in (inner, getattr(inner, "language_model", None), getattr(model, "transformer", None)):
-        if holder is not None:
-            for attr in ("layers", "h"):
-                if hasattr(holder, attr):
-                    return getattr(holder, attr)
-    raise ModelError(f"unsupported architecture {type(model).__name__}: no decoder layers found")
 
 
 def tiny_llama(vocab_size: int = 256, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
