@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
+from tiny_models import tiny_llama
 
 from curate.evaluate.perplexity import perplexity, window_nll
-from curate.models import tiny_llama
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from tiny_models import tiny_llama
 
 from curate.errors import CurateError
-from curate.models import tiny_llama
 from curate.scoring import compute_model_scores
 
 

@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from tiny_models import tiny_llama
 
 from curate.context import RunContext
 from curate.errors import CurateError
-from curate.models import tiny_llama
 from curate.records import Sample
 from curate.scoring import SCORERS, build_scorer, compute_model_scores
 
