@@ -7,7 +7,13 @@ import torch
 
 from prune_backend.methods.dsnot import dsnot, expected_error
 from prune_backend.methods.magnitude import magnitude_mask
-from prune_backend.methods.masks import global_mask, is_valid_nm, nm_group_nonzeros, nm_mask, row_mask
+from prune_backend.methods.masks import (
+    global_mask,
+    is_valid_nm,
+    nm_group_nonzeros,
+    nm_mask,
+    row_mask,
+)
 from prune_backend.methods.owl import outlier_ratio, owl_sparsities
 from prune_backend.methods.sparsegpt import sparsegpt_prune
 from prune_backend.methods.wanda import wanda_mask

@@ -7,11 +7,11 @@ import json
 import polars as pl
 import pytest
 import torch
+from tiny_models import tiny_llama
 
 from prune_backend import METHODS, PruneConfig, PruneError, decoder_layers, prune_model, save_pruned
 from prune_backend.methods.base import LinearStats
 from prune_backend.sequential import _run_layer, _StatsCollector, capture_inputs
-from tiny_models import tiny_llama
 
 LINEARS = 7  # q k v o gate up down
 
