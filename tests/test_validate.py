@@ -349,3 +349,14 @@ def test_bundled_model_wanda_half_on_real_set(tmp_path, monkeypatch, bundled_lm)
     assert 0 <= acc["value"] <= 1 and acc["dimension"] == "General"
     fact = json.loads(next((tmp_path / "out" / "draws").glob("*.json")).read_text())
     assert abs(fact["measured_sparsity"] - 0.5) < 0.01 and fact["tokens"] == [4, 64]
+
+
+@pytest.mark.parametrize("pattern", ["1:4", "2:8"])
+def test_nm_draws_record_sparsity_and_group_counts(env, pattern):
+    n, m = map(int, pattern.split(":"))
+    cfg = ValidateConfig(sets=[str(env["sets"][0])], out=env["tmp"] / pattern.replace(":", "of"), seeds=1,
+                         eval=env["eval"], progress=False, prune=PruneConfig(method="wanda", pattern=pattern))
+    t = validate(cfg, model_objects=(env["model"], env["tok"], None), prune_fn=_real_prune(), log=lambda m: None)
+    assert set(t["sparsity"]) == {1 - n / m} and set(t["pattern"]) == {pattern}
+    (fact,) = [json.loads(p.read_text()) for p in (cfg.out / "draws").glob("*.json")]
+    assert fact["measured_sparsity"] == pytest.approx(1 - n / m) and fact["max_nonzeros_per_group"] == n

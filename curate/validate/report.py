@@ -22,19 +22,32 @@ TABLE_COLUMNS = ["set", "fingerprint", "seed", "method", "sparsity", "pattern", 
                  "value", "dense_value", "retention"]
 
 
-def measured_sparsity(model) -> float:
-    """Fraction of zeros over the decoder layers' linear weights (what the pruner touches)."""
+def _decoder_linear_weights(model):
     import torch
 
     from prune_backend.layers import decoder_layers
 
-    zeros = total = 0
     for layer in decoder_layers(model):
         for m in layer.modules():
             if isinstance(m, torch.nn.Linear):
-                zeros += int((m.weight == 0).sum())
-                total += m.weight.numel()
+                yield m.weight
+
+
+def measured_sparsity(model) -> float:
+    """Fraction of zeros over the decoder layers' linear weights (what the pruner touches)."""
+    zeros = total = 0
+    for w in _decoder_linear_weights(model):
+        zeros += int((w == 0).sum())
+        total += w.numel()
     return zeros / max(total, 1)
+
+
+def max_group_nonzeros(model, m: int) -> int:
+    """The most non-zeros in any run of ``m`` consecutive inputs of any decoder linear: at most N
+    for a model pruned N:M."""
+    from prune_backend.methods.masks import nm_group_nonzeros
+
+    return max(int(nm_group_nonzeros(w.detach(), m).max()) for w in _decoder_linear_weights(model))
 
 
 def rows_frame(rows: list[MetricRow], dense: dict[str, float], *, label: str, fingerprint: str, seed: int,

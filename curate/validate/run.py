@@ -18,7 +18,13 @@ from curate.validate.config import ValidateConfig
 from curate.validate.dense import dense_scores, model_fingerprint
 from curate.validate.draws import draw_tokens, load_sets
 from curate.validate.files import atomic_bytes, atomic_json, short_hash, slug
-from curate.validate.report import TABLE_COLUMNS, measured_sparsity, rows_frame, write_set_extras
+from curate.validate.report import (
+    TABLE_COLUMNS,
+    max_group_nonzeros,
+    measured_sparsity,
+    rows_frame,
+    write_set_extras,
+)
 
 PruneFn = Callable[[Any, Any, ValidateConfig], Any]  # (model, input_ids (N, L), config) -> report
 
@@ -97,6 +103,8 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
                 prune_fn(model, ids, cfg)
                 t2 = time.perf_counter()
                 sparsity = measured_sparsity(model)
+                nm = cfg.prune.nm
+                group = {"max_nonzeros_per_group": max_group_nonzeros(model, nm[1])} if nm else {}
                 rows = evaluator.evaluate(model)
                 t3 = time.perf_counter()
             except Exception as exc:  # noqa: BLE001 - a failed draw (OOM included) must not lose the others
@@ -106,7 +114,7 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
                 continue
             frame = rows_frame(rows, dense, label=e.label, fingerprint=e.cs.fingerprint, seed=seed, cfg=cfg)
             fact = {"set": e.label, "fingerprint": e.cs.fingerprint, "seed": seed, **origin,
-                    "tokens": list(ids.shape), "measured_sparsity": round(sparsity, 6),
+                    "tokens": list(ids.shape), "measured_sparsity": round(sparsity, 6), **group,
                     "draw_s": round(t1 - t0, 2), "prune_s": round(t2 - t1, 2), "eval_s": round(t3 - t2, 2)}
             # Facts first, parquet last: the parquet's presence marks the draw as finished.
             atomic_json(path.with_suffix(".json"), fact)
