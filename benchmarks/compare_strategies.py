@@ -39,10 +39,11 @@ def main() -> None:
 
     from curate.build import build_recipe
     from curate.context import RunContext
+    from curate.evaluate.evaluator import EvalConfig
     from curate.models import load_model
     from curate.recipe import find_recipe, load_recipe
-    from curate.evaluate.evaluator import EvalConfig
     from curate.validate import ValidateConfig, validate
+    from prune_backend import PruneConfig
 
     tasks = () if args.tasks == "none" else tuple(t for t in args.tasks.split(",") if t)
     eval_cfg = EvalConfig(tasks=tasks, ppl_windows=args.ppl_windows)
@@ -78,7 +79,8 @@ def main() -> None:
     for label, prune in CONFIGS:
         out = Path(args.runs_out) / label
         t0 = time.perf_counter()
-        validate(ValidateConfig(sets=sets, out=out, seeds=args.seeds, nsamples=args.nsamples, eval=eval_cfg, **prune),
+        validate(ValidateConfig(sets=sets, out=out, seeds=args.seeds, nsamples=args.nsamples, eval=eval_cfg,
+                                prune=PruneConfig(**prune)),
                  model_objects=(model, tok, info))
         print(f"[validate] {label}: {time.perf_counter() - t0:.0f}s", flush=True)
         for png in out.glob("*.png"):

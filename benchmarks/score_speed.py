@@ -44,8 +44,8 @@ def bench_model(args) -> dict[str, float]:
 
         torch.manual_seed(0)
         model = LlamaForCausalLM(LlamaConfig(vocab_size=4096, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
-                                             num_key_value_heads=2, intermediate_size=256,
-                                             max_position_embeddings=2048)).eval()
+                                             num_key_value_heads=2, intermediate_size=256, max_position_embeddings=2048,
+                                             tie_word_embeddings=True)).eval()
         ids = torch.randint(3, 4096, (args.n, args.seq_len), generator=torch.Generator().manual_seed(0))
         label = "tiny random Llama (V=4096)"
     else:

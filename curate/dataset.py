@@ -12,7 +12,8 @@ On-disk layout of a curate set version (written atomically by :mod:`curate.write
 
     from curate.dataset import load_set
     cs = load_set("out/default/v1")
-    x = cs.input_ids()          # LongTensor (N, L)
+    x = cs.input_ids()                  # LongTensor (N, L): every row
+    x = cs.draw(n=32, seed=1, tokenizer=tok, retokenize=True)   # 32 rows, ids of tok
 """
 
 from __future__ import annotations
@@ -56,41 +57,59 @@ class CalibrationSet:
     def texts(self) -> list[str]:
         return list(self.dataset["text"])
 
-    def input_ids(self, n: int | None = None, seed: int | None = None, tokenizer=None,
-                  seq_len: int | None = None):
-        """(N, L) LongTensor of calibration tokens.
+    @property
+    def seq_len(self) -> int | None:
+        """Tokens per row: the manifest's ``seq_len``, else the first row's stored ids, else None."""
+        if self.manifest.get("seq_len"):
+            return int(self.manifest["seq_len"])
+        if "input_ids" in self.dataset.column_names and len(self.dataset):
+            return len(self.dataset[0]["input_ids"]) or None
+        return None
 
-        ``n``/``seed`` draw ``n`` rows without replacement (a "draw" of curate validate);
-        ``tokenizer`` must match the set's tokenizer unless the set has only text, in which case
-        the text is tokenized and cut into ``seq_len`` windows.
+    def input_ids(self):
+        """Every row's stored token ids, (N, L) LongTensor: :meth:`draw` without a draw."""
+        return self.draw()
+
+    def draw(self, n: int | None = None, seed: int = 0, tokenizer=None, retokenize: bool = False,
+             seq_len: int | None = None):
+        """Calibration tokens of ``n`` rows drawn without replacement with ``seed``: (N, L) LongTensor.
+
+        The one place where prune and validate get their tokens. ``n=None`` takes every row. The
+        ids are the set's stored ``input_ids``; with ``retokenize`` (or for a set that has only
+        text) they are the rows' ``text`` tokenized with ``tokenizer``, the *target* model's, and
+        cut to ``seq_len`` tokens (default: the set's own length, else 512); rows shorter than
+        that are left out. The same ``seed`` picks the same rows either way.
         """
         import torch
 
         ds = self.dataset
+        if n is not None and n > len(ds):
+            raise CurateError(f"set {self.name} has {len(ds)} samples, fewer than the {n} asked for",
+                              hint="lower --nsamples or build a larger set")
         if n is not None and n < len(ds):
             g = torch.Generator().manual_seed(int(seed or 0))
             idx = torch.randperm(len(ds), generator=g)[:n].sort().values.tolist()
             ds = ds.select(idx)
-        elif n is not None and n > len(ds):
-            raise CurateError(f"set {self.name} has {len(ds)} samples, fewer than the {n} asked for",
-                              hint="lower --nsamples or build a larger set")
-        if "input_ids" in ds.column_names and len(ds) and len(ds[0]["input_ids"]):
+        stored = "input_ids" in ds.column_names and len(ds) and len(ds[0]["input_ids"])
+        if stored and not retokenize:
             rows = ds["input_ids"]
             lengths = {len(r) for r in rows}
             if len(lengths) != 1:
                 raise CurateError(f"set {self.name} has rows of different lengths {sorted(lengths)[:5]}",
                                   hint="calibration rows must all have L tokens")
             return torch.tensor(rows, dtype=torch.long)
-        if tokenizer is None or seq_len is None:
-            raise CurateError(f"set {self.name} has no input_ids column", hint="pass a tokenizer and seq_len to tokenize its text")
-        out = []
-        for text in ds["text"]:
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(ids) >= seq_len:
-                out.append(ids[:seq_len])
-        if not out:
-            raise CurateError(f"no text in {self.name} is {seq_len} tokens long", hint="lower seq_len")
-        return torch.tensor(out, dtype=torch.long)
+        if "text" not in ds.column_names:
+            raise CurateError(f"set {self.name} has no 'text' column to tokenize", hint="drop --retokenize")
+        if tokenizer is None:
+            raise CurateError(f"set {self.name} needs a tokenizer to tokenize its text",
+                              hint="pass the target model's tokenizer")
+        seq_len = seq_len or self.seq_len or 512
+        encoded = tokenizer(list(ds["text"]), add_special_tokens=False)["input_ids"]
+        rows = [ids[:seq_len] for ids in encoded if len(ids) >= seq_len]
+        if not rows:
+            raise CurateError(f"no text of {self.name} is {seq_len} tokens long with this tokenizer",
+                              hint="lower --seq-len")
+        return torch.tensor(rows, dtype=torch.long)
 
     def check_tokenizer(self, tokenizer_fp: str, *, retokenize: bool = False) -> None:
         fp = self.tokenizer_fingerprint

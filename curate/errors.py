@@ -1,27 +1,20 @@
 """User-facing errors: one line, names the field or file, says how to fix it.
 
-The CLI catches :class:`CurateError` and prints ``error: <message>`` with exit code 2 and no
+The CLI catches :class:`CurateError` (and prune_backend's ``PruneError``, its base) and prints ``error: <message>`` with exit code 2 and no
 traceback; everything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+from prune_backend.errors import PruneError
 
-class CurateError(Exception):
-    """An error caused by the user's input (recipe, file, model id, flag)."""
 
-    exit_code = 2
+class CurateError(PruneError):
+    """An error caused by the user's input (recipe, file, model id, flag).
 
-    def __init__(self, message: str, *, hint: str | None = None):
-        self.message = message.rstrip(".")
-        self.hint = hint
-        super().__init__(self.one_line())
-
-    def one_line(self) -> str:
-        text = self.message
-        if self.hint:
-            text += f" ({self.hint})"
-        return " ".join(text.split())
+    prune_backend, the lower package, owns the base type (message, hint, ``one_line``, exit
+    code 2); catching :class:`~prune_backend.errors.PruneError` catches both.
+    """
 
 
 class RecipeError(CurateError):

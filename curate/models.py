@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import MissingDependencyError, ModelError
+from prune_backend.layers import decoder_layers  # noqa: F401 - re-exported: the backend owns layer discovery
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -237,48 +238,3 @@ def load_model(
     info = ModelInfo(name=name, source=kind, path=path, revision=revision, sha=sha,
                      tokenizer=tokenizer_fingerprint(tok))
     return model, tok, info
-
-
-def decoder_layers(model):
-    """The list of decoder layers of a Llama-like model (Llama, Mistral, Qwen2, Gemma, SmolLM2)."""
-    inner = getattr(model, "model", None)
-    for holder in (inner, getattr(inner, "language_model", None), getattr(model, "transformer", None)):
-        if holder is not None:
-            for attr in ("layers", "h"):
-                if hasattr(holder, attr):
-                    return getattr(holder, attr)
-    raise ModelError(f"unsupported architecture {type(model).__name__}: no decoder layers found")
-
-
-def tiny_llama(vocab_size: int = 256, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
-               intermediate: int = 64, max_pos: int = 512, seed: int = 0):
-    """A tiny random LlamaForCausalLM for fast unit tests (no download)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=kv_heads,
-                      intermediate_size=intermediate, max_position_embeddings=max_pos,
-                      bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
-    return LlamaForCausalLM(cfg).eval()
-
-
-def tiny_tokenizer():
-    """A byte-level tokenizer (3 specials + 256 bytes, no merges) for tests with tiny_llama():
-    every byte is one token, so any text round-trips and lengths are predictable."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    specials = ["<pad>", "<s>", "</s>"]
-    vocab = {t: i for i, t in enumerate(specials)}
-    for ch in bytes_to_unicode().values():
-        vocab[ch] = len(vocab)
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
-
-
-TINY_VOCAB = 259

@@ -123,11 +123,12 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
     dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
     sets = sorted(set(table["set"].to_list()))
     ev = config.get("eval", {})
+    pr = config.get("prune", {})
     lines = [
         "# Calibration set validation",
         "",
         f"Model `{config.get('model')}` pruned with **{table['method'][0]}** to sparsity "
-        f"**{config.get('sparsity')}** ({config.get('pattern')}), {config.get('seeds')} draw(s) per set "
+        f"**{pr.get('sparsity')}** ({pr.get('pattern')}), {config.get('seeds')} draw(s) per set "
         f"({config.get('draw')}). Retention = pruned / dense (perplexity: dense / pruned); a dimension's "
         "retention is the mean over its metrics, Total the mean over dimensions (Xu et al. 2026).",
         "",

@@ -1,44 +1,57 @@
-"""What to prune and how: :class:`PruneConfig`, validated on construction.
+"""What to prune and how: :class:`PruneConfig`, validated on construction, before any model loads.
 
     from prune_backend import PruneConfig
-    cfg = PruneConfig(method="wanda", sparsity=0.5, pattern="2:4")
-    cfg.nm  # -> (2, 4)
+    cfg = PruneConfig(method="wanda", pattern="2:4")
+    cfg.nm, cfg.sparsity        # (2, 4), 0.5: 2:4 keeps 2 of every 4 weights
+    PruneConfig(method="sparsegpt", pattern="1:4").sparsity   # 0.75
 
-Bad input raises a one-line :class:`curate.errors.CurateError` naming the field and the fix:
-sparsity outside (0, 1), an N:M pattern whose ratio N/M differs from the sparsity, OWL with an
-N:M pattern (OWL's layer ratios are non-uniform, N:M is uniform by construction), an unknown
-method (did-you-mean from the registry).
+N:M follows the literature (Mishra et al. 2021, "Accelerating Sparse Deep Neural Networks";
+Sun et al. 2024 and Frantar & Alistarh 2023 use the same reading): at most N non-zeros in
+every M consecutive inputs of a row, so the sparsity is 1 - N/M (2:4 and 4:8 = 50 %, 1:4 and
+2:8 = 75 %). With a pattern the sparsity follows from it: passing it is optional and a
+different value is an error.
+
+Bad input raises a one-line :class:`prune_backend.errors.PruneError` naming the field and the
+fix: an unknown field, sparsity outside (0, 1), a pattern that is not N:M with 0 < N < M, a
+sparsity that contradicts the pattern, OWL with an N:M pattern (OWL's layer ratios are
+non-uniform, N:M is uniform by construction), OWL's M / lambda out of range, an unknown method
+(did-you-mean from the registry; nothing is imported to check it).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from curate.errors import CurateError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from prune_backend.errors import PruneError
 
 _NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
 
 def parse_pattern(pattern: str) -> tuple[int, int] | None:
-    """``"unstructured"`` -> None, ``"2:4"`` -> (2, 4); anything else is a CurateError."""
+    """``"unstructured"`` -> None; ``"2:4"`` -> (2, 4) = (N kept, group size M). Else a PruneError."""
     if pattern == "unstructured":
         return None
     m = _NM.match(str(pattern))
     if not m:
-        raise CurateError(f"pattern '{pattern}' is not understood",
-                          hint="use 'unstructured' or N:M such as '2:4' or '4:8'")
+        raise PruneError(f"pattern '{pattern}' is not understood",
+                         hint="use 'unstructured' or N:M such as '2:4', which keeps 2 of every 4 weights")
     n, mm = int(m.group(1)), int(m.group(2))
     if not 0 < n < mm:
-        raise CurateError(f"pattern '{pattern}' needs 0 < N < M", hint="e.g. '2:4' prunes 2 of every 4 weights")
+        raise PruneError(f"pattern '{pattern}' needs 0 < N < M", hint="N:M keeps N of every M weights, e.g. '2:4'")
     return n, mm
 
 
-@dataclass
-class PruneConfig:
-    """Configuration of one pruning run (see the module docstring).
+def pattern_sparsity(n: int, m: int) -> float:
+    """Fraction of zeros of an N:M pattern: 1 - N/M."""
+    return 1.0 - n / m
+
+
+class PruneConfig(BaseModel):
+    """Configuration of one pruning run (see the module docstring); one field per command-line knob.
 
     ``owl_m`` / ``owl_lambda`` are OWL's outlier threshold M and its layer-ratio spread lambda
     (Yin et al. 2024, defaults 5 and 0.08). The ``dsnot_*`` fields are DSnoT's hyper-parameters
@@ -47,57 +60,90 @@ class PruneConfig:
     and the MLP linears skipped ("skip_layer mlp" in the reference code).
     """
 
-    method: str = "wanda"
-    sparsity: float = 0.5
-    pattern: str = "unstructured"
-    owl: bool = False
-    owl_m: float = 5.0
-    owl_lambda: float = 0.08
-    dsnot: bool = False
-    device: str | None = None
-    batch_size: int = 8
-    blocksize: int = 128
-    percdamp: float = 0.01
-    dsnot_max_cycles: int = 50
-    dsnot_threshold: float = 0.1
-    dsnot_var_power: float = 1.0
-    dsnot_skip: tuple[str, ...] = field(default=("mlp",))
+    model_config = ConfigDict(extra="forbid")
 
-    def __post_init__(self) -> None:
-        s = self.sparsity
-        if not isinstance(s, (int, float)) or isinstance(s, bool) or not (0.0 < float(s) < 1.0):
-            raise CurateError(f"sparsity {s!r} is outside (0, 1)", hint="pass a fraction of zeros such as 0.5")
-        self.sparsity = float(s)
-        nm = parse_pattern(self.pattern)
-        if nm is not None:
-            n, m = nm
-            if not math.isclose(n / m, self.sparsity, abs_tol=1e-9):
-                raise CurateError(
-                    f"pattern {self.pattern} prunes {n}/{m} = {n / m:g} of the weights but sparsity is {self.sparsity:g}",
-                    hint=f"pass --sparsity {n / m:g} with --pattern {self.pattern}",
-                )
-            if self.owl:
-                raise CurateError("owl needs pattern 'unstructured'",
-                                  hint="OWL gives each layer its own ratio; N:M fixes the ratio everywhere")
-        if self.owl and not (self.owl_m > 0 and 0 <= self.owl_lambda < min(self.sparsity, 1 - self.sparsity)):
-            raise CurateError(f"owl_m={self.owl_m} / owl_lambda={self.owl_lambda} are out of range",
-                              hint="need owl_m > 0 and 0 <= owl_lambda < min(sparsity, 1 - sparsity); paper: 5 and 0.08")
-        for name in ("batch_size", "blocksize"):
-            if int(getattr(self, name)) < 1:
-                raise CurateError(f"{name} must be >= 1")
-        if not self.percdamp > 0:
-            raise CurateError(f"percdamp {self.percdamp} must be > 0", hint="SparseGPT's default is 0.01")
+    method: str = Field("wanda", description="pruning method: magnitude, wanda, sparsegpt, llmcompressor-wanda, "
+                                             "llmcompressor-sparsegpt, or one registered by a plug-in")
+    sparsity: float | None = Field(None, description="fraction of zeros in (0, 1); default 0.5, or 1 - N/M "
+                                                     "with an N:M pattern")
+    pattern: str = Field("unstructured", description="'unstructured' or N:M: keep at most N of every M "
+                                                     "consecutive weights (2:4 = 50 %, 1:4 = 75 %)")
+    owl: bool = Field(False, description="OWL layerwise sparsity ratios (Yin et al. 2024)")
+    owl_m: float = Field(5.0, gt=0, description="OWL outlier threshold M")
+    owl_lambda: float = Field(0.08, ge=0, description="OWL layer-ratio spread lambda")
+    dsnot: bool = Field(False, description="DSnoT prune-and-grow on top of the method's mask (Zhang et al. 2024)")
+    dsnot_max_cycles: int = Field(50, ge=1, description="DSnoT prune-and-grow cycles per row")
+    dsnot_threshold: float = Field(0.1, ge=0, description="DSnoT stops a row when |expected error| <= this")
+    dsnot_var_power: float = Field(1.0, description="DSnoT variance power in the grow criterion")
+    dsnot_skip: tuple[str, ...] = Field(("mlp",), description="DSnoT skips linears under these module names")
+    blocksize: int = Field(128, ge=1, description="SparseGPT block size (columns per lazy update)")
+    percdamp: float = Field(0.01, gt=0, description="SparseGPT dampening, a fraction of mean(diag H)")
+    device: str | None = Field(None, description="compute device (default: cuda if available, else cpu)")
+    batch_size: int = Field(8, ge=1, description="calibration sequences per forward")
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise PruneError(_one_line(exc)) from None
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity_range(cls, s: float | None) -> float | None:
+        if s is not None and not 0.0 < s < 1.0:
+            raise PruneError(f"sparsity {s:g} is outside (0, 1)", hint="pass a fraction of zeros such as 0.5")
+        return s
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, p: str) -> str:
+        nm = parse_pattern(p)
+        return "unstructured" if nm is None else f"{nm[0]}:{nm[1]}"
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, name: str) -> str:
         from prune_backend.registry import METHODS
 
-        if self.method not in METHODS:
-            METHODS.get(self.method)  # raises "unknown pruning method ... did you mean"
-        self.dsnot_skip = tuple(self.dsnot_skip)
+        METHODS.check(name)
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PruneConfig:
+        nm = self.nm
+        if nm is not None:
+            implied = pattern_sparsity(*nm)
+            if self.sparsity is not None and not math.isclose(self.sparsity, implied, abs_tol=1e-6):
+                raise PruneError(
+                    f"sparsity {self.sparsity:g} contradicts pattern {self.pattern}, which keeps {nm[0]} of every "
+                    f"{nm[1]} weights (sparsity {implied:g})",
+                    hint=f"drop the sparsity or set it to {implied:g}")
+            self.sparsity = implied
+            if self.owl:
+                raise PruneError("owl needs pattern 'unstructured'",
+                                 hint="OWL gives each layer its own ratio; N:M fixes the ratio everywhere")
+        elif self.sparsity is None:
+            self.sparsity = 0.5
+        s = self.sparsity
+        if self.owl and not self.owl_lambda < min(s, 1 - s):
+            raise PruneError(f"owl_lambda {self.owl_lambda:g} is out of range for sparsity {s:g}",
+                             hint=f"need 0 <= owl_lambda < min(sparsity, 1 - sparsity) = {min(s, 1 - s):g}; "
+                                  "paper: 0.08")
+        return self
 
     @property
     def nm(self) -> tuple[int, int] | None:
+        """(N kept, M) of an N:M pattern, None when unstructured."""
         return parse_pattern(self.pattern)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["dsnot_skip"] = list(self.dsnot_skip)
-        return d
+        return self.model_dump(mode="json")
+
+
+def _one_line(exc: ValidationError) -> str:
+    """``field: reason`` of the first error of a pydantic ValidationError."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "config"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field '{field}' of the pruning config"
+    return f"{field}: {err['msg']}"

@@ -3,11 +3,13 @@
     from prune_backend import PruneConfig, prune_model
     report = prune_model(model, ids, PruneConfig(method="llmcompressor-sparsegpt", sparsity=0.5, pattern="2:4"))
 
-Optional: needs ``pip install 'curate[llmcompressor]'`` (vllm-project/llm-compressor). It is
+Optional: needs ``pip install llmcompressor`` (vllm-project/llm-compressor). It is
 imported only when one of these methods is chosen and fails with the install command when
 absent. The calibration tokens are handed to ``llmcompressor.oneshot`` as an in-memory
 ``datasets.Dataset`` with ``input_ids``/``attention_mask``; OWL maps to the modifiers'
-``sparsity_profile="owl"`` with ``owl_m``/``owl_lmbda``. DSnoT has no llm-compressor counterpart.
+``sparsity_profile="owl"`` with ``owl_m``/``owl_lmbda``. llm-compressor's ``mask_structure="N:M"``
+counts the *pruned* weights of a group, ours the kept ones, so our N:M is handed over as
+``"{M-N}:{M}"``. DSnoT has no llm-compressor counterpart.
 The report is rebuilt by reading the pruned weights back.
 """
 
@@ -18,10 +20,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from curate.errors import CurateError, requires
-from curate.models import decoder_layers
+from prune_backend.errors import PruneError, requires
+from prune_backend.layers import decoder_layers
 from prune_backend.methods.base import PruningMethod
 from prune_backend.report import PruneReport
+
+_INSTALL = "pip install llmcompressor"
 
 
 class _LLMCompressorMethod(PruningMethod):
@@ -29,12 +33,16 @@ class _LLMCompressorMethod(PruningMethod):
     modifier_path: ClassVar[tuple[str, str]] = ("", "")
 
     def modifier(self) -> Any:
-        mod = requires(self.modifier_path[0], extra="llmcompressor", what=f"method '{self.name}'")
+        mod = requires(self.modifier_path[0], install=_INSTALL, what=f"method '{self.name}'")
         cls = getattr(mod, self.modifier_path[1])
         cfg = self.cfg
         kw: dict[str, Any] = {"sparsity": cfg.sparsity, "targets": [r"re:.*layers\.\d+$"],
                               "ignore": ["re:.*lm_head"]}
-        kw["mask_structure"] = "0:0" if cfg.nm is None else f"{cfg.nm[0]}:{cfg.nm[1]}"
+        if cfg.nm is None:
+            kw["mask_structure"] = "0:0"
+        else:  # llm-compressor's "N:M" prunes N of every M; ours keeps N
+            n, m = cfg.nm
+            kw["mask_structure"] = f"{m - n}:{m}"
         if cfg.owl:
             kw.update(sparsity_profile="owl", owl_m=cfg.owl_m, owl_lmbda=cfg.owl_lambda)
         kw.update(self.extra_kwargs())
@@ -45,8 +53,8 @@ class _LLMCompressorMethod(PruningMethod):
 
     def run(self, model, input_ids: torch.LongTensor, attention_mask=None, progress: bool = True) -> PruneReport:
         if self.cfg.dsnot:
-            raise CurateError(f"method '{self.name}' cannot add DSnoT", hint="use --method wanda/sparsegpt with --dsnot")
-        llmc = requires("llmcompressor", extra="llmcompressor", what=f"method '{self.name}'")
+            raise PruneError(f"method '{self.name}' cannot add DSnoT", hint="use method wanda or sparsegpt with dsnot")
+        llmc = requires("llmcompressor", install=_INSTALL, what=f"method '{self.name}'")
         import datasets
 
         am = torch.ones_like(input_ids) if attention_mask is None else attention_mask

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from curate.errors import CurateError
+from prune_backend.errors import PruneError
 from prune_backend.report import PruneReport
 
 
@@ -23,7 +23,7 @@ def save_pruned(model, tokenizer, out_dir: str | Path, report: PruneReport | Non
                 overwrite: bool = False) -> Path:
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise CurateError(f"output folder {out} is not empty", hint="choose a new --out folder")
+        raise PruneError(f"output folder {out} is not empty", hint="choose a new --out folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

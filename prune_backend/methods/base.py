@@ -95,8 +95,11 @@ class PruningMethod:
     def __init__(self, cfg: PruneConfig):
         self.cfg = cfg
 
-
     def prune(self, weight: torch.Tensor, stats: LinearStats, sparsity: float,
               nm: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (new weight fp32 (out, in), mask bool (out, in), True = pruned)."""
+        """Return (new weight fp32 (out, in), mask bool (out, in), True = pruned).
+
+        ``sparsity`` is this layer's fraction of zeros (OWL makes it per layer); ``nm`` is
+        (N, M) for an N:M pattern -- keep N of every M consecutive inputs of a row -- else None.
+        """
         raise NotImplementedError

@@ -20,17 +20,13 @@ Zhang et al. 2024, "Dynamic Sparse No Training: Training-Free Fine-tuning for Sp
   magnitude (growing it moves e_i toward 0 by W_ij xbar_j).
 * Prune: unstructured, the kept weight with the smallest score (Wanda's |W| ||X||) among those
   whose W'_ij xbar_j has the opposite sign of e_i; N:M, the kept weight of smallest score in the
-  grown weight's group of M (so every group keeps exactly N zeros).
+  grown weight's group of M (so every group keeps its N non-zeros).
 * A row swaps only while |e_i| > threshold and the swap keeps the sign of e_i; it stops for good
   at the first refused swap or after ``max_cycles``.
 
 Each cycle is a few vector ops over all rows at once. Every candidate queue holds only entries
 of the right state (pruned for growing, kept for pruning), so a swap never changes a row's count
 of zeros, even for masks with uneven rows (magnitude, SparseGPT).
-
-Recipe block::
-
-    prune: {method: wanda, sparsity: 0.6, dsnot: true}
 """
 
 from __future__ import annotations

@@ -9,10 +9,6 @@ The classical baseline (Han et al. 2015, "Learning both Weights and Connections 
 Neural Networks"; as used for LLMs by Frantar & Alistarh 2023 and Sun et al. 2024): the
 comparison group is the whole linear layer for unstructured sparsity, each run of M inputs of a
 row for N:M. Needs no calibration data.
-
-Recipe block::
-
-    prune: {method: magnitude, sparsity: 0.5, pattern: unstructured}
 """
 
 from __future__ import annotations

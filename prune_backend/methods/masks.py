@@ -3,12 +3,14 @@
     import torch
     from prune_backend.methods.masks import nm_mask, row_mask
     score = torch.rand(4, 8)
-    nm_mask(score, 2, 4).view(4, 2, 4).sum(-1)   # all 2: two pruned in every group of 4
-    row_mask(score, 0.5).sum(1)                  # all 4: exactly half of each row
+    (~nm_mask(score, 2, 4)).view(4, 2, 4).sum(-1)  # all 2: 2:4 keeps 2 in every group of 4
+    nm_mask(score, 1, 4).view(4, 2, 4).sum(-1)     # all 3: 1:4 prunes 3 of every 4
+    row_mask(score, 0.5).sum(1)                    # all 4: exactly half of each row
 
 Convention: a mask is a bool tensor shaped like the weight, True = pruned (set to zero). Every
-group prunes *exactly* ``k`` entries (top-k selection), never "all
-entries <= threshold" (which over-prunes on ties).
+group prunes *exactly* its count (top-k selection), never "all entries <= threshold" (which
+over-prunes on ties). N:M is the literature's: N kept (at most N non-zeros) in every M
+consecutive inputs of a row, so ``M - N`` pruned.
 """
 
 from __future__ import annotations
@@ -44,20 +46,27 @@ def global_mask(score: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 
 def nm_mask(score: torch.Tensor, n: int, m: int) -> torch.Tensor:
-    """N:M along the input dimension: in each row, each run of ``m`` consecutive columns loses its
-    ``n`` lowest scores. One topk over a (rows, cols/m, m) view, no per-group Python loop."""
+    """N:M along the input dimension: each run of ``m`` consecutive columns of a row keeps its ``n``
+    highest scores and loses the other ``m - n``. One topk over a (rows, cols/m, m) view, no
+    per-group Python loop."""
     rows, cols = score.shape
+    if not 0 < n < m:
+        raise ValueError(f"N:M pattern {n}:{m} needs 0 < N < M")
     if cols % m:
         raise ValueError(f"N:M pattern {n}:{m} needs the input dimension ({cols}) to be a multiple of {m}")
     groups = score.reshape(rows, cols // m, m)  # (rows, G, m)
-    idx = torch.topk(groups, n, dim=-1, largest=False, sorted=False).indices  # (rows, G, n)
+    idx = torch.topk(groups, m - n, dim=-1, largest=False, sorted=False).indices  # (rows, G, m - n)
     mask = torch.zeros_like(groups, dtype=torch.bool)
     mask.scatter_(-1, idx, True)
     return mask.view(rows, cols)
 
 
-def is_valid_nm(weight: torch.Tensor, n: int, m: int) -> bool:
-    """True if every run of ``m`` consecutive inputs of every row has at least ``n`` zeros."""
+def nm_group_nonzeros(weight: torch.Tensor, m: int) -> torch.Tensor:
+    """Non-zeros in every run of ``m`` consecutive inputs of every row: (rows, cols / m) int."""
     rows, cols = weight.shape
-    zeros = (weight.reshape(rows, cols // m, m) == 0).sum(-1)
-    return bool((zeros >= n).all())
+    return (weight.reshape(rows, cols // m, m) != 0).sum(-1)
+
+
+def is_valid_nm(weight: torch.Tensor, n: int, m: int) -> bool:
+    """True if every run of ``m`` consecutive inputs of every row has at most ``n`` non-zeros."""
+    return bool((nm_group_nonzeros(weight, m) <= n).all())

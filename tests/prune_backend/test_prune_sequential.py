@@ -7,10 +7,9 @@ import json
 import polars as pl
 import pytest
 import torch
+from tiny_models import tiny_llama
 
-from curate.errors import CurateError, MissingDependencyError
-from curate.models import decoder_layers, tiny_llama
-from prune_backend import METHODS, PruneConfig, prune_model, save_pruned
+from prune_backend import METHODS, PruneConfig, PruneError, decoder_layers, prune_model, save_pruned
 from prune_backend.methods.base import LinearStats
 from prune_backend.sequential import _run_layer, _StatsCollector, capture_inputs
 
@@ -28,7 +27,7 @@ def _linears(model):
                 yield i, name, mod.weight.data
 
 
-def _run(method, pattern="unstructured", sparsity=0.5, **kw):
+def _run(method, pattern="unstructured", sparsity=None, **kw):
     model = tiny_llama(layers=3, hidden=32, intermediate=64)
     emb = model.get_input_embeddings().weight.clone()
     head = model.lm_head.weight.clone()
@@ -54,14 +53,16 @@ def test_magnitude_exact_per_layer():
 
 
 @pytest.mark.parametrize("method", ["magnitude", "wanda", "sparsegpt"])
-@pytest.mark.parametrize("pattern", ["2:4", "4:8"])
-def test_nm_valid_everywhere(method, pattern):
+@pytest.mark.parametrize("pattern", ["1:4", "2:4", "2:8", "4:8"])
+def test_nm_keeps_exactly_n_of_m_everywhere(method, pattern):
+    """N:M keeps N non-zeros in every M consecutive inputs; the sparsity (1 - N/M) follows from it."""
     n, m = map(int, pattern.split(":"))
     model, rep, emb, head = _run(method, pattern=pattern, dsnot=True, dsnot_skip=())
+    assert rep.sparsity == 1 - n / m
     for _, _, w in _linears(model):
-        assert ((w.view(w.shape[0], -1, m) == 0).sum(-1) == n).all()
+        assert ((w.view(w.shape[0], -1, m) != 0).sum(-1) == n).all()
     assert torch.equal(model.get_input_embeddings().weight, emb) and torch.equal(model.lm_head.weight, head)
-    assert all(r["actual"] == 0.5 for r in rep.layers)
+    assert all(r["actual"] == 1 - n / m for r in rep.layers)
 
 
 def test_sparsegpt_exact_per_block():
@@ -168,7 +169,7 @@ def test_report_and_save_roundtrip(tmp_path):
     again = AutoModelForCausalLM.from_pretrained(out)
     for (_, _, a), (_, _, b) in zip(_linears(model), _linears(again), strict=True):
         assert torch.equal(a, b)
-    with pytest.raises(CurateError, match="not empty"):
+    with pytest.raises(PruneError, match="not empty"):
         save_pruned(model, None, out, rep)
 
 
@@ -176,15 +177,31 @@ def test_report_and_save_roundtrip(tmp_path):
     (dict(sparsity=0.0), r"outside \(0, 1\)"),
     (dict(sparsity=1.0), r"outside \(0, 1\)"),
     (dict(sparsity=1.5), r"outside \(0, 1\)"),
-    (dict(sparsity=0.6, pattern="2:4"), "2/4"),
+    (dict(sparsity=0.6, pattern="2:4"), "sparsity 0.6 contradicts pattern 2:4"),
+    (dict(sparsity=0.5, pattern="1:4"), r"keeps 1 of every 4 weights \(sparsity 0.75\)"),
     (dict(pattern="2-4"), "not understood"),
+    (dict(pattern="4:4"), "0 < N < M"),
     (dict(pattern="2:4", owl=True), "owl needs pattern"),
+    (dict(owl=True, owl_lambda=0.6), "owl_lambda 0.6 is out of range"),
+    (dict(owl_m=0), "owl_m"),
+    (dict(blocksize=0), "blocksize"),
+    (dict(percdamp=0), "percdamp"),
+    (dict(dsnot_max_cycles=0), "dsnot_max_cycles"),
     (dict(method="wandaa"), "did you mean 'wanda'"),
+    (dict(sparsityy=0.5), "unknown field 'sparsityy'"),
 ])
 def test_bad_config_is_one_line_error(kw, match):
-    with pytest.raises(CurateError, match=match) as e:
+    with pytest.raises(PruneError, match=match) as e:
         PruneConfig(**kw)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("pattern, sparsity", [("1:4", 0.75), ("2:4", 0.5), ("2:8", 0.75), ("4:8", 0.5),
+                                               ("unstructured", 0.5)])
+def test_sparsity_follows_from_the_pattern(pattern, sparsity):
+    cfg = PruneConfig(pattern=pattern)
+    assert cfg.sparsity == sparsity
+    assert PruneConfig(pattern=pattern, sparsity=sparsity) == cfg  # passing the implied value is fine
 
 
 def test_third_party_method_registers_by_name():
@@ -206,12 +223,24 @@ def test_third_party_method_registers_by_name():
 
 
 def test_llmcompressor_adapter_says_how_to_install():
-    pytest.importorskip("torch")
     try:
         import llmcompressor  # noqa: F401
         pytest.skip("llm-compressor is installed")
     except ImportError:
         pass
     model = tiny_llama(layers=1)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'curate\[llmcompressor\]'"):
+    with pytest.raises(PruneError, match=r"install it with: pip install llmcompressor"):
         prune_model(model, _ids(), PruneConfig(method="llmcompressor-wanda"), progress=False)
+
+
+@pytest.mark.parametrize("pattern, structure", [("2:4", "2:4"), ("1:4", "3:4"), ("2:8", "6:8")])
+def test_llmcompressor_gets_its_own_nm_reading(monkeypatch, pattern, structure):
+    """llm-compressor's mask_structure "N:M" counts pruned weights; ours counts kept ones."""
+    import types
+
+    from prune_backend.llmcompressor_adapter import LLMCompressorWanda
+
+    fake = types.SimpleNamespace(WandaPruningModifier=lambda **kw: kw)
+    monkeypatch.setattr("prune_backend.llmcompressor_adapter.requires", lambda *a, **k: fake)
+    kw = LLMCompressorWanda(PruneConfig(method="llmcompressor-wanda", pattern=pattern)).modifier()
+    assert kw["mask_structure"] == structure

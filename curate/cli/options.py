@@ -1,0 +1,70 @@
+"""The pruning knobs of ``curate prune`` and ``curate validate``, built from :class:`PruneConfig`.
+
+    @click.command()
+    @prune_options
+    def cmd(prune_kw, device, batch_size): cfg = prune_config(prune_kw, device=device, batch_size=batch_size)
+
+One click option per field of :class:`prune_backend.config.PruneConfig` (name, type, default and
+help come from the field), so the two commands cannot drift apart and a new knob of the config
+is a flag of both. ``device`` and ``batch_size`` are left to each command (``validate`` shares
+them with evaluation).
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from prune_backend.config import PruneConfig
+
+_OWN = ("device", "batch_size")  # each command declares these itself
+
+
+def _click_type(annotation: Any) -> tuple[Any, bool]:
+    """(click type, multiple) of a field annotation such as ``float | None`` or ``tuple[str, ...]``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    if typing.get_origin(annotation) is tuple:
+        return typing.get_args(annotation)[0], True
+    return annotation, False
+
+
+def _knobs() -> list[tuple[str, Any]]:
+    return [(name, f) for name, f in PruneConfig.model_fields.items() if name not in _OWN]
+
+
+def prune_options(command: Callable) -> Callable:
+    """Add every pruning knob as an option; the command receives them as one ``prune_kw`` dict."""
+    names = [name for name, _ in _knobs()]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        kw = {n: kwargs.pop(n) for n in names}
+        kw = {n: v for n, v in kw.items() if v is not None and v != ()}  # unset: the config's default
+        return command(*args, prune_kw=kw, **kwargs)
+
+    for name, f in reversed(_knobs()):
+        flag = "--" + name.replace("_", "-")
+        typ, multiple = _click_type(f.annotation)
+        desc = (f.description or "").rstrip(".")
+        help_text = desc[:1].upper() + desc[1:] + "."
+        if typ is bool:
+            wrapper = click.option(flag, name, is_flag=True, default=False, help=help_text)(wrapper)
+        elif multiple:
+            wrapper = click.option(flag, name, type=typ, multiple=True, default=None,
+                                   help=f"{help_text} Repeat for several [default: {', '.join(f.default)}]")(wrapper)
+        else:
+            shown = f" [default: {f.default}]" if f.default is not None else ""
+            wrapper = click.option(flag, name, type=typ, default=None, help=help_text + shown)(wrapper)
+    return wrapper
+
+
+def prune_config(prune_kw: dict[str, Any], **extra: Any) -> PruneConfig:
+    """The validated config of the command's flags: a PruneError (one line, exit 2) if they disagree."""
+    return PruneConfig(**prune_kw, **{k: v for k, v in extra.items() if v is not None})

@@ -1,0 +1,77 @@
+"""The calibration tokens of one draw: ``resample`` rows of the set, or ``rebuild`` its recipe.
+
+    entries = load_sets(cfg)                              # before the model loads: bad paths fail fast
+    ids, origin = draw_tokens(entries[0], 1, cfg, model, tok, info, Path("runs/val"))   # (N, L), facts
+
+``resample`` is :meth:`curate.dataset.CalibrationSet.draw` -- the same call ``curate prune``
+makes -- with ``--retokenize`` handing over the model's tokenizer so that the ids are the
+target tokenizer's. ``rebuild`` builds the set's recipe again with the draw's seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+from curate.validate.config import ValidateConfig
+from curate.validate.files import slug
+
+
+@dataclass
+class SetEntry:
+    label: str
+    cs: Any  # CalibrationSet
+    nsamples: int
+
+
+def load_sets(cfg: ValidateConfig) -> list[SetEntry]:
+    from curate.dataset import load_set
+
+    entries: list[SetEntry] = []
+    seen: dict[str, int] = {}
+    for spec in cfg.sets:
+        cs = load_set(spec)
+        label = cs.name if cs.manifest else Path(spec).name
+        if label in seen:  # two sets with the same name@version: disambiguate by position
+            seen[label] += 1
+            label = f"{label}#{seen[label]}"
+        else:
+            seen[label] = 1
+        if cfg.nsamples is not None:
+            n = cfg.nsamples
+            if n > len(cs):
+                raise CurateError(f"--nsamples {n} exceeds the {len(cs)} rows of set {label}",
+                                  hint="lower --nsamples or build a larger set")
+        else:
+            # Draws of N = all rows would all be identical; half the set keeps draws distinct.
+            n = max(1, min(128, len(cs) // 2))
+        entries.append(SetEntry(label, cs, n))
+    return entries
+
+
+def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenizer, info, work: Path):
+    """Calibration tokens (N, L) of one draw, and a description of where they came from."""
+    from curate.prune import check_vocabulary
+
+    if cfg.draw == "resample":
+        ids = entry.cs.draw(entry.nsamples, seed, tokenizer=tokenizer, retokenize=cfg.retokenize)
+        check_vocabulary(ids, model, entry.label, cfg.model)
+        return ids, {"draw": "resample", "rows": entry.nsamples, "of": len(entry.cs),
+                     "retokenized": cfg.retokenize}
+    recipe_dict = (entry.cs.manifest or {}).get("recipe")
+    if not recipe_dict:
+        raise CurateError(f"set {entry.label} has no recipe in its manifest", hint="use --draw resample")
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.dataset import load_set
+    from curate.recipe import Recipe
+
+    recipe = Recipe.model_validate(recipe_dict)
+    ctx = RunContext.from_objects(model, tokenizer, info, seed=seed, progress=cfg.progress)
+    res = build_recipe(recipe, work / "rebuilt" / slug(entry.label), seed=seed, ctx=ctx, progress=cfg.progress)
+    built = load_set(res.path)
+    n = min(entry.nsamples, len(built)) if cfg.nsamples else len(built)
+    return built.draw(n, seed), {"draw": "rebuild", "path": str(res.path), "rows": n,
+                                 "fingerprint": built.fingerprint}

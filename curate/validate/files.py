@@ -1,0 +1,44 @@
+"""Atomic writes and stable names for the files of a validate run.
+
+    atomic_json(Path("runs/val/dense.json"), {"rows": []})   # old file or new one, never half
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def short_hash(obj: Any, n: int = 16) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+def atomic_bytes(path: Path, write: Callable[[str], None]) -> None:
+    """Write via a temp file in the same folder + ``os.replace``: a killed run leaves either the
+    old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_json(path: Path, obj: Any) -> None:
+    def w(tmp: str) -> None:
+        Path(tmp).write_text(json.dumps(obj, indent=2, default=str))
+
+    atomic_bytes(path, w)
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_") or "set"
