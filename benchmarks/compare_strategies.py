@@ -39,9 +39,9 @@ def main() -> None:
 
     from curate.build import build_recipe
     from curate.context import RunContext
+    from curate.evaluate.evaluator import EvalConfig
     from curate.models import load_model
     from curate.recipe import find_recipe, load_recipe
-    from curate.evaluate.evaluator import EvalConfig
     from curate.validate import ValidateConfig, validate
 
     tasks = () if args.tasks == "none" else tuple(t for t in args.tasks.split(",") if t)

@@ -41,8 +41,12 @@ def prune(model_name, calibration, method, sparsity, pattern, owl, owl_m, owl_la
       curate prune --calibration out/default --method sparsegpt --sparsity 0.5 --pattern 2:4 --out runs/sgpt24
       curate prune --calibration out/default --method wanda --owl --dsnot --sparsity 0.7 --out runs/owl70
     """
+    from curate.models import weights_bytes
+    from curate.writer import check_writable
     from prune_backend.config import PruneConfig
     from prune_backend.pipeline import prune_with_set
+
+    check_writable(out_dir, need_bytes=weights_bytes(model_name))  # before loading anything
 
     cfg = PruneConfig(method=method, sparsity=sparsity, pattern=pattern, owl=owl, owl_m=owl_m,
                       owl_lambda=owl_lambda, dsnot=dsnot, device=device, batch_size=batch_size,
