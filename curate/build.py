@@ -54,7 +54,8 @@ def make_source(spec, seed: int = 0):
     if spec.type == "bundled":
         return get_source(spec.name), "calibration"
     if spec.type == "files":
-        src = FilesSource(spec.paths, spec.text_field, spec.id_field, spec.name, spec.domain, spec.license)
+        src = FilesSource(spec.paths, spec.text_field, spec.id_field, spec.name, spec.domain, spec.license,
+                          encoding=spec.encoding)
         src.files()  # fail early on a missing file
         return src, "all"
     args = spec.model_dump(exclude={"type"})
@@ -104,6 +105,9 @@ def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ct
     t0 = time.perf_counter()
     docs = list(source.iter(split))
     st = StepStats(f"source:{label}", "source", seen=len(docs), kept=len(docs), seconds=time.perf_counter() - t0)
+    for reason, n in getattr(source, "dropped", {}).items():  # documents the source skipped (empty, ...)
+        st.seen += n
+        st.drop(reason, n)
     stats.append(st)
     samples = docs
     for spec in comp.steps:

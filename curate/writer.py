@@ -38,7 +38,7 @@ from curate.fingerprint import (
 from curate.records import Sample
 
 __all__ = ["FINGERPRINT_COLUMNS", "fingerprint_rows", "normalize_rows", "write_version", "check_label",
-           "check_writable", "estimate_set_bytes"]
+           "check_writable", "estimate_set_bytes", "file_mode"]
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 _TMP = ".tmp-"
@@ -90,6 +90,14 @@ def check_writable(out_dir: str | Path, *, need_bytes: int = 0, what: str = "--o
         raise CurateError(f"{what} {p} has {free / 1e6:.1f} MB free, about {need_bytes / 1e6:.1f} MB are needed",
                           hint=f"free some space or choose another {what}")
     return p
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (0o666 minus the umask): files written
+    via ``mkstemp`` (0600) are set to it, so extras and cards are as readable as the rest."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 # --------------------------------------------------------------------------- rows and versions
