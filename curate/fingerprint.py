@@ -26,7 +26,7 @@ from curate.dataset import MANIFEST, PARQUET
 from curate.errors import CurateError
 
 FINGERPRINT_COLUMNS = ("text", "input_ids", "source", "doc_id")
-_HINT = "the files no longer match their manifest; rebuild the set with 'curate build' (run 'curate verify' to check others)"
+_HINT = "edited, truncated or replaced since it was written; rebuild it with 'curate build'"
 _memo: dict[str, tuple[Any, str]] = {}  # realpath of the version -> (stat key, fingerprint)
 
 

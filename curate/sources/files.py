@@ -77,6 +77,25 @@ class FilesSource(Source):
                               f"offset {exc.start}, line {line})",
                               hint="set 'encoding' on the source (e.g. encoding: latin-1) or convert the file to UTF-8") from None
 
+    @staticmethod
+    def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
+        """jsonl/json/csv must be UTF-8 (what their loader reads); stream-check it so a bad byte is
+        an error naming the file and offset, not a traceback mid-build."""
+        dec = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        with open(path, "rb") as f:
+            while True:
+                block = f.read(chunk)
+                try:
+                    dec.decode(block, final=not block)
+                except UnicodeDecodeError as exc:
+                    at = offset + exc.start
+                    raise SourceError(f"source file {path} is not valid UTF-8 (byte at offset {at})",
+                                      hint="convert the file to UTF-8") from None
+                if not block:
+                    return
+                offset += len(block)
+
     def documents(self) -> Iterator[tuple[str, str, str]]:
         import datasets
 
@@ -91,6 +110,8 @@ class FilesSource(Source):
                     continue
                 yield path.name, path.name, text
                 continue
+            if suffix != ".parquet":
+                self.check_utf8(path)
             try:
                 ds = datasets.load_dataset(_BUILDERS[suffix], data_files=str(path), split="train")
             except Exception as exc:  # noqa: BLE001 - datasets raises many types for malformed files
