@@ -221,3 +221,34 @@ def test_verify_cli_on_a_version_and_a_folder(base, tmp_path):
     res = CliRunner().invoke(verify, [str(tmp_path / "out"), "--json"])
     assert res.exit_code != 0
     assert [r["ok"] for r in json.loads(res.stdout)] == [True, False]
+
+
+def test_validation_extras_respect_the_umask(tmp_path):
+    from curate.validate import _atomic_json
+
+    old = os.umask(0o027)
+    try:
+        _atomic_json(tmp_path / "extras" / "validation.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "extras" / "validation.json").stat().st_mode & 0o777 == 0o640
+
+
+def test_skipped_documents_reach_the_manifest(tmp_path, tiny_lm):
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.models import ModelInfo, tokenizer_fingerprint
+    from curate.recipe import parse_recipe
+
+    model, tok = tiny_lm
+    info = ModelInfo("tiny", "local", "/tiny", None, "0" * 64, tokenizer_fingerprint(tok))
+    ctx = RunContext.from_objects(model, tok, info, progress=False)
+
+    f = tmp_path / "d.jsonl"
+    rows = [{"text": " ".join(["word"] * 200)}] * 3 + [{"text": ""}, {"text": "   "}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rec = parse_recipe({"name": "t", "seq_len": 16, "n_samples": 2,
+                        "components": [{"source": {"type": "files", "paths": [str(f)]}}]})
+    res = build_recipe(rec, tmp_path / "out", ctx=ctx, progress=False)
+    src = next(s for s in res.manifest["steps"] if s["kind"] == "source")
+    assert src["seen"] == 5 and src["kept"] == 3 and src["reasons"] == {"empty_text": 2}

@@ -171,3 +171,21 @@ def test_sigkill_during_validate(ws, tmp_path):
         resumed.append(finished)
     print(f"\nvalidate: {KILLS} SIGKILLs (uninterrupted run {total:.1f} s); finished draws reused by the rerun: "
           f"{resumed}; every rerun's results equal the uninterrupted run's")
+
+
+def test_two_identical_builds_at_once(ws, tmp_path):
+    """Two `curate build` of the same recipe into one --out, started together: both exit 0,
+    one writes v1.0.0 and the other reports it unchanged (rounds: CURATE_RACES, default 2)."""
+    for i in range(int(os.environ.get("CURATE_RACES", "2"))):
+        trial = tmp_path / f"r{i}"
+        trial.mkdir()
+        shutil.copy(ws / "big.yaml", trial)
+        procs = [subprocess.Popen([sys.executable, "-m", "curate", "build", "big.yaml", "--out", "out", "--quiet"],
+                                  cwd=trial, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=600) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+        verbs = sorted("unchanged" if "unchanged: identical content" in e else "built" for _, e in outs)
+        assert verbs == ["built", "unchanged"], [e for _, e in outs]
+        assert [o.strip() for o, _ in outs] == [str(Path("out/big/v1.0.0"))] * 2
+        assert sorted(d.name for d in (trial / "out/big").iterdir()) == ["v1.0.0"]
