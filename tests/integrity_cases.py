@@ -416,6 +416,8 @@ CASES: list[Case] = [
     C("recipe-duplicate-key", "build r.yaml --out out", 2, "duplicate key 'n_samples'",
       lambda ws: ws.write("r.yaml", recipe_text(ws.dir) + "n_samples: 4\n")),
     C("recipe-seq-len-over-model", "build small.yaml --out out --set seq_len=2048", 2, "exceeds the 1024 positions"),
+    C("recipe-seq-len-9000-bundled", "build default --out out --set seq_len=9000", 2,
+      "9000 exceeds the 8192 positions of model 'smollm2-135m'"),
     C("recipe-unknown-encoding", "build r.yaml --out out", 2, "unknown encoding 'klingon'",
       lambda ws: ws.recipe(source="{type: files, paths: [docs.jsonl], encoding: klingon}")),
     # ---- text sources decode strictly -------------------------------------------------------------
@@ -476,6 +478,7 @@ def run_case(case: Case, base: Path, work: Path) -> Result:
     ws = Workspace(work / case.id)
     shutil.copytree(base, ws.dir, symlinks=True, ignore=shutil.ignore_patterns("model"))
     (ws.dir / "model").symlink_to(base / "model")
+    env = dict(os.environ)  # --quiet sets progress-bar variables for the process; undo them
     try:
         if case.damage:
             case.damage(ws)
@@ -491,6 +494,8 @@ def run_case(case: Case, base: Path, work: Path) -> Result:
                 tb, code = traceback.format_exc(), -1
         left = changes(before, snapshot(ws.dir))
     finally:
+        os.environ.clear()
+        os.environ.update(env)
         while _restore:
             _restore.pop()()
         for c in reversed(ws.cleanups):

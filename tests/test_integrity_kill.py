@@ -71,16 +71,20 @@ def _run_in_process(args, cwd) -> tuple[int, str]:
 
 
 def _timed_run(args, cwd, watch: Path | None = None) -> tuple[float, float | None]:
-    """(seconds of an uninterrupted subprocess run, second at which a .tmp-* appeared under watch)."""
+    """(seconds of an uninterrupted subprocess run, seconds from the appearance of a .tmp-* folder
+    under ``watch`` to the appearance of the finished version: the write itself)."""
     t0 = time.perf_counter()
     p = _start(args, cwd)
-    seen = None
+    tmp_at = done_at = None
     while p.poll() is None:
-        if seen is None and watch is not None and watch.is_dir() and any(d.name.startswith(".tmp-") for d in watch.iterdir()):
-            seen = time.perf_counter() - t0
-        time.sleep(0.002)
+        names = [d.name for d in watch.iterdir()] if watch is not None and watch.is_dir() else []
+        if tmp_at is None and any(n.startswith(".tmp-") for n in names):
+            tmp_at = time.perf_counter()
+        if tmp_at is not None and done_at is None and any(not n.startswith(".") for n in names):
+            done_at = time.perf_counter()
+        time.sleep(0.001)
     assert p.returncode == 0
-    return time.perf_counter() - t0, seen
+    return time.perf_counter() - t0, (done_at - tmp_at if tmp_at and done_at else None)
 
 
 def _kill_at(p: subprocess.Popen, when: float, t0: float) -> None:
@@ -100,11 +104,11 @@ def test_sigkill_during_build(ws, tmp_path):
     ref.mkdir()
     for f in ("big.yaml", "docs.jsonl"):
         shutil.copy(ws / f, ref / f)
-    total, tmp_at = _timed_run(args, ref, watch=ref / "out" / "big")
+    total, write_s = _timed_run(args, ref, watch=ref / "out" / "big")
     expected = json.loads((ref / "out/big/v1.0.0/manifest.json").read_text())["fingerprint"]
-    write_s = total - tmp_at if tmp_at else 0.5
+    write_s = write_s or 0.5
     rng = random.Random(11)
-    stats = {"killed": 0, "finished_anyway": 0, "tmp_left": 0, "during_write": 0}
+    stats = {"killed": 0, "finished_anyway": 0, "tmp_left": 0, "during_write": 0, "version_left": 0}
     for i in range(KILLS):
         trial = tmp_path / f"t{i}"
         trial.mkdir()
@@ -123,6 +127,7 @@ def test_sigkill_during_build(ws, tmp_path):
         stats["during_write"] += during_write and p.returncode == -signal.SIGKILL
         names = sorted(d.name for d in (trial / "out/big").iterdir()) if (trial / "out/big").is_dir() else []
         stats["tmp_left"] += any(n.startswith(".tmp-") for n in names)
+        stats["version_left"] += "v1.0.0" in names
         if (trial / "out").is_dir():  # what `curate list` shows: complete, verified versions only
             damaged: list = []
             rows = list_sets(trial / "out", damaged)
@@ -133,9 +138,9 @@ def test_sigkill_during_build(ws, tmp_path):
         assert code == 0, text
         assert sorted(d.name for d in (trial / "out/big").iterdir()) == ["v1.0.0"]
         assert json.loads((trial / "out/big/v1.0.0/manifest.json").read_text())["fingerprint"] == expected
-    print(f"\nbuild: {KILLS} SIGKILLs (uninterrupted run {total:.1f} s, write {write_s:.2f} s): {stats}; "
+    print(f"\nbuild: {KILLS} SIGKILLs (uninterrupted run {total:.1f} s, write: .tmp-* to version {write_s:.2f} s): {stats}; "
           f"after each, list showed only complete versions and the rerun gave fingerprint {expected[:12]}")
-    assert stats["killed"] >= KILLS // 2 and stats["during_write"] >= 1
+    assert stats["killed"] >= KILLS // 2 and stats["during_write"] >= 1 and stats["tmp_left"] >= 1
 
 
 def test_sigkill_during_validate(ws, tmp_path):

@@ -90,8 +90,10 @@ def cli():
 
 
 def quiet_progress() -> None:
-    """``--quiet``: no progress bars from transformers ("Loading weights"), datasets or the Hub
-    client. Set before they are imported (they read these at import) and again if they were."""
+    """``--quiet``: no progress bars from transformers ("Loading weights"), datasets, the Hub
+    client or lm-eval (any tqdm). Set before they are imported (they read these at import) and
+    again if they were."""
+    os.environ["TQDM_DISABLE"] = "1"  # tqdm >= 4.66 reads TQDM_* as defaults
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
     if "transformers" in sys.modules:
