@@ -48,8 +48,9 @@ def fingerprint_rows(rows: Iterable[dict[str, Any]]) -> str:
     return h.hexdigest()
 
 
-def fingerprint_batches(batches: Iterable[Any]) -> tuple[str, int]:
-    """(fingerprint, rows) of a stream of pyarrow RecordBatches, one batch in memory at a time."""
+def fingerprint_batches(batches: Iterable[Any], lengths: set[int] | None = None) -> tuple[str, int]:
+    """(fingerprint, rows) of a stream of pyarrow RecordBatches, one batch in memory at a time;
+    the distinct ``input_ids`` lengths are added to ``lengths`` when given."""
     h = hashlib.sha256()
     n = 0
     for b in batches:
@@ -58,6 +59,8 @@ def fingerprint_batches(batches: Iterable[Any]) -> tuple[str, int]:
                 for c in FINGERPRINT_COLUMNS]
         for values in zip(*cols, strict=True):
             _update(h, list(values))
+            if lengths is not None and values[1]:
+                lengths.add(len(values[1]))
         n += b.num_rows
     return h.hexdigest(), n
 
@@ -139,8 +142,9 @@ def read_manifest_file(path: Path) -> dict[str, Any]:
 
 def verify_version(version_dir: str | Path, *, use_cache: bool = True,
                    manifest: dict[str, Any] | None = None) -> str:
-    """Check that the rows of both data copies hash to the manifest's fingerprint and that
-    their count is its ``n_samples``; return the fingerprint or raise :class:`DamagedSetError`."""
+    """Check that the rows of both data copies hash to the manifest's fingerprint, that their
+    count is its ``n_samples`` and their token length its ``seq_len``; return the fingerprint or
+    raise :class:`DamagedSetError`."""
     vdir = Path(version_dir)
     mf = vdir / MANIFEST
     m = manifest if manifest is not None else read_manifest_file(mf)
@@ -160,11 +164,12 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
     key = [expected, _stat_key(files)]
     if use_cache and _cached(real, key) == expected:
         return expected
-    n_expected = m.get("n_samples")
+    n_expected, seq_len = m.get("n_samples"), m.get("seq_len")
     for label, batches in (("arrow", lambda: _arrow_batches(arrows)), ("parquet", lambda: _parquet_batches(vdir / PARQUET))):
         where = arrows[0] if label == "arrow" else vdir / PARQUET
+        lengths: set[int] = set()
         try:
-            fp, n = fingerprint_batches(batches())
+            fp, n = fingerprint_batches(batches(), lengths)
         except (OSError, ValueError, TypeError, KeyError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DamagedSetError(f"{where} is unreadable ({first[:160]})", hint=_HINT) from None
@@ -172,5 +177,8 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
             raise DamagedSetError(f"the rows of {where} hash to {fp[:12]}, its manifest says {expected[:12]}", hint=_HINT)
         if isinstance(n_expected, int) and n != n_expected:
             raise DamagedSetError(f"{where} holds {n} rows, {mf} says n_samples={n_expected}", hint=_HINT)
+        if isinstance(seq_len, int) and lengths and lengths != {seq_len}:
+            raise DamagedSetError(f"{where} holds rows of {sorted(lengths)[:3]} tokens, {mf} says seq_len={seq_len}",
+                                  hint=_HINT)
     _remember(real, key, expected)
     return expected

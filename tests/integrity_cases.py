@@ -350,6 +350,8 @@ CASES: list[Case] = [
       lambda ws: edit_manifest(ws, fingerprint="0123456789ab" + "0" * 52)),
     C("manifest-n-samples-edited-show", ["show", V1], 2, "says n_samples=80",
       lambda ws: edit_manifest(ws, n_samples=80)),
+    C("manifest-seq-len-edited-show", ["show", V1], 2, "says seq_len=128",
+      lambda ws: edit_manifest(ws, seq_len=128)),
     C("manifest-fingerprint-copied-diff", ["diff", V1, V2], 2, "hash to",
       lambda ws: edit_manifest(ws, V2, fingerprint=json.loads(ws.p(V1 + "/manifest.json").read_text())["fingerprint"])),
     C("rows-dropped-prune", [*PRUNE, "--calibration", V1, "--out", "runs/p"], 2, "hash to",
