@@ -164,13 +164,15 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
     key = [expected, _stat_key(files)]
     if use_cache and _cached(real, key) == expected:
         return expected
+    from pyarrow.lib import ArrowException
+
     n_expected, seq_len = m.get("n_samples"), m.get("seq_len")
     for label, batches in (("arrow", lambda: _arrow_batches(arrows)), ("parquet", lambda: _parquet_batches(vdir / PARQUET))):
         where = arrows[0] if label == "arrow" else vdir / PARQUET
         lengths: set[int] = set()
         try:
             fp, n = fingerprint_batches(batches(), lengths)
-        except (OSError, ValueError, TypeError, KeyError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        except (OSError, ValueError, ArrowException) as exc:  # ArrowInvalid is also a ValueError
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DamagedSetError(f"{where} is unreadable ({first[:160]})", hint=_HINT) from None
         if fp != expected:

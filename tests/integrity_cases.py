@@ -508,6 +508,7 @@ def run_case(case: Case, base: Path, work: Path) -> Result:
     if code == 0:
         line = next((ln for ln in _printed_lines(out.getvalue()) + _printed_lines(err.getvalue())
                      if case.fragment in ln), line)
+    line = line.replace(str(ws.dir), "$WS").replace(str(base), "$BASE")  # readable in the table
     return Result(code, line, left, lines, tb)
 
 

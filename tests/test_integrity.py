@@ -82,7 +82,7 @@ def test_verdict_is_cached_and_invalidated_by_a_change(base, tmp_path):
     import curate.fingerprint as f
 
     orig = f.fingerprint_batches
-    f.fingerprint_batches = lambda b: calls.append(1) or orig(b)
+    f.fingerprint_batches = lambda b, lengths=None: calls.append(1) or orig(b, lengths)
     try:
         assert verify_version(v) == fp and calls == []  # from the disk cache: no rehash
         rewrite_arrow(Workspace(tmp_path), V1)
@@ -252,3 +252,13 @@ def test_skipped_documents_reach_the_manifest(tmp_path, tiny_lm):
     res = build_recipe(rec, tmp_path / "out", ctx=ctx, progress=False)
     src = next(s for s in res.manifest["steps"] if s["kind"] == "source")
     assert src["seen"] == 5 and src["kept"] == 3 and src["reasons"] == {"empty_text": 2}
+
+
+def test_absolute_version_writes_nothing_anywhere(base, tmp_path):
+    from integrity_cases import run_case
+
+    case = next(c for c in CASES if c.id == "version-absolute")
+    target = case.argv[case.argv.index("--version") + 1]
+    assert not os.path.exists(target)
+    r = run_case(case, base, tmp_path)
+    assert r.code == 2 and not os.path.exists(target)
