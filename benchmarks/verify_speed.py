@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/verify_speed.py [--n 128] [--seq-len 2048] [--repeat 15]
 
 Writes a random N x L set (token ids below 49,152, text of ~4 characters per token) with the
-real writer, then times ``load_set`` three ways, interleaved, median of ``--repeat`` runs each:
+real writer, then times ``load_set`` three ways, median of ``--repeat`` runs each:
 without verification, with a cold verification (no cached verdict: both data copies are
 streamed and hashed), and with the verdict cached on disk (the in-memory memo cleared before
 every run, i.e. what a new process pays). Prints one line with the ratios; the goal is
@@ -13,6 +13,7 @@ cached / unverified <= 1.2.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import statistics
@@ -56,12 +57,15 @@ def main() -> None:
             return time.perf_counter() - t
 
         load_set(path, verify=False)  # warm imports and the page cache
-        # Interleaved, so that a busy machine slows all three alike.
         runs: dict[str, list[float]] = {"plain": [], "cold": [], "cached": []}
         for _ in range(args.repeat):
-            runs["plain"].append(once(False, False))
             runs["cold"].append(once(True, True))  # hashes both copies, leaves the verdict on disk
-            runs["cached"].append(once(True, False))
+        # Unverified and cached runs interleaved in ABBA order, so that a busy machine (and
+        # whatever the previous run left in the allocator) weighs on both alike.
+        for i in range(args.repeat):
+            for verify in ((False, True) if i % 2 == 0 else (True, False)):
+                gc.collect()
+                runs["cached" if verify else "plain"].append(once(verify, False))
         plain, cold, cached = (statistics.median(runs[k]) for k in ("plain", "cold", "cached"))
     print(f"load_set of a {args.n} x {args.seq_len} set ({size / 1e6:.1f} MB on disk), median of {args.repeat}: "
           f"unverified {plain * 1e3:.1f} ms, verified cold {cold * 1e3:.1f} ms ({cold / plain:.2f}x), "

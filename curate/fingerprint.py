@@ -91,7 +91,7 @@ def _stat_key(files: list[Path]) -> list[list[Any]]:
     out = []
     for f in files:
         st = f.stat()
-        out.append([str(f), st.st_size, st.st_mtime_ns])
+        out.append([os.path.abspath(f), st.st_size, st.st_mtime_ns])
     return out
 
 
@@ -101,18 +101,34 @@ def _cache_file(real: str) -> Path:
     return cache_dir() / "verified" / f"{hashlib.sha256(real.encode()).hexdigest()[:32]}.json"
 
 
-def _cached(real: str, key: Any) -> str | None:
-    hit = _memo.get(real)
-    if hit and hit[0] == key:
-        return hit[1]
+def _still_valid(key: Any, expected: str) -> bool:
+    """A recorded verdict holds while the fingerprint and every recorded file's size and mtime do
+    (the record lists manifest and state.json too, so a new file list also invalidates it)."""
     try:
-        data = json.loads(_cache_file(real).read_text())
-    except (OSError, ValueError):
-        return None
-    if data.get("key") == key and isinstance(data.get("fingerprint"), str):
-        _memo[real] = (key, data["fingerprint"])
-        return data["fingerprint"]
-    return None
+        fp, files = key
+        if fp != expected:
+            return False
+        for path, size, mtime in files:
+            st = os.stat(path)
+            if st.st_size != size or st.st_mtime_ns != mtime:
+                return False
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _cached(real: str, expected: str) -> bool:
+    hit = _memo.get(real)
+    if hit is None:
+        try:
+            data = json.loads(_cache_file(real).read_text())
+            hit = (data["key"], data["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+    if hit[1] == expected and _still_valid(hit[0], expected):
+        _memo[real] = hit
+        return True
+    return False
 
 
 def _remember(real: str, key: Any, fp: str) -> None:
@@ -151,6 +167,9 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
     expected = m.get("fingerprint")
     if not isinstance(expected, str) or not expected:
         raise DamagedSetError(f"{mf} has no fingerprint", hint=_HINT)
+    real = os.path.abspath(vdir)
+    if use_cache and _cached(real, expected):  # a few stat calls, no parsing of the data files
+        return expected
     try:
         arrows = arrow_files(vdir)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -160,10 +179,7 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
     if missing or not arrows:
         raise DamagedSetError(f"{missing[0] if missing else vdir / 'state.json'} is missing"
                               + ("" if missing else " its data files"), hint=_HINT)
-    real = os.path.realpath(vdir)
     key = [expected, _stat_key(files)]
-    if use_cache and _cached(real, key) == expected:
-        return expected
     from pyarrow.lib import ArrowException
 
     n_expected, seq_len = m.get("n_samples"), m.get("seq_len")
