@@ -39,6 +39,11 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.device = device or str(next(model.parameters()).device)
 
+    @classmethod
+    def from_context(cls, ctx, *, seed: int, batch_size: int) -> TransformersBackend:
+        """The run's loaded model; batches are seeded in :meth:`generate`."""
+        return cls(ctx.model, ctx.tokenizer, batch_size=batch_size)
+
     def generate(self, prompts: list[list[int]], max_new_tokens: list[int], cfg: SamplingConfig, seed: int,
                  progress: bool = True) -> list[list[int]]:
         """Continue each prompt by exactly ``max_new_tokens[i]`` sampled tokens.
