@@ -72,6 +72,9 @@ def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ct
     t0 = time.perf_counter()
     docs = list(source.iter(split))
     st = StepStats(f"source:{label}", "source", seen=len(docs), kept=len(docs), seconds=time.perf_counter() - t0)
+    for reason, n in getattr(source, "dropped", {}).items():  # documents the source skipped (empty, ...)
+        st.seen += n
+        st.drop(reason, n)
     stats.append(st)
     samples = docs
     for spec in comp.steps:

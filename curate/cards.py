@@ -380,6 +380,9 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        from curate.writer import file_mode
+
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; a card is as readable as its set
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -10,7 +10,9 @@
 
 Everything reads ``manifest.json`` except the sample overlap, which reads the two parquet shards
 with polars and joins them on a hash of ``input_ids`` (identical token windows) and on ``doc_id``
-(the same source document, possibly a different window of it).
+(the same source document, possibly a different window of it). Every version read is first
+checked against its manifest's fingerprint (:mod:`curate.fingerprint`, cached), so a manifest
+never speaks for rows it does not describe; ``curate verify`` runs that check explicitly.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from curate.dataset import MANIFEST, PARQUET, is_version_dir, list_versions, resolve_set_path
 from curate.errors import CurateError
+from curate.fingerprint import DamagedSetError, read_manifest_file, verify_version
 
 _MISSING = "<absent>"
 
@@ -28,11 +31,15 @@ _MISSING = "<absent>"
 # --------------------------------------------------------------------------- reading
 
 
-def read_manifest(spec: str | Path) -> tuple[Path, dict[str, Any]]:
+def read_manifest(spec: str | Path, *, verify: bool = True) -> tuple[Path, dict[str, Any]]:
+    """(version folder, manifest) of a set, its rows checked against the manifest's fingerprint."""
     path = resolve_set_path(spec)
     if not is_version_dir(path):
         raise CurateError(f"{path} is not a curate set version", hint="pass out/<name>/<version> or out/<name>")
-    return path, json.loads((path / MANIFEST).read_text())
+    m = read_manifest_file(path / MANIFEST)
+    if verify:
+        verify_version(path, manifest=m)
+    return path, m
 
 
 def extras_names(path: Path) -> list[str]:
@@ -40,14 +47,24 @@ def extras_names(path: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
-def list_sets(root: str | Path = "out") -> list[dict[str, Any]]:
-    """One summary row per version under ``root`` (``root/<name>/<version>/``), oldest first."""
+def list_sets(root: str | Path = "out", damaged: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """One summary row per complete, verified version under ``root`` (``root/<name>/<version>/``),
+    oldest first. Versions that fail verification are left out and, when ``damaged`` is a list,
+    appended to it as ``{"path", "error"}``."""
     root = Path(root)
     if not root.is_dir():
         raise CurateError(f"{root} is not a folder", hint="pass the --out folder of 'curate build' (default: out)")
     rows = []
     for m in list_versions(root):
         path = Path(m["path"])
+        try:
+            if "error" in m:
+                raise DamagedSetError(m["error"])
+            verify_version(path, manifest=m)
+        except CurateError as exc:
+            if damaged is not None:
+                damaged.append({"path": str(path), "error": exc.one_line()})
+            continue
         rows.append({
             "name": m.get("name"), "version": m.get("version"),
             "fingerprint": (m.get("fingerprint") or "")[:12],
@@ -57,6 +74,30 @@ def list_sets(root: str | Path = "out") -> list[dict[str, Any]]:
             "created_at": m.get("created_at"), "extras": ",".join(extras_names(path)), "path": str(path),
         })
     return sorted(rows, key=lambda r: (r["name"] or "", r["created_at"] or "", r["version"] or ""))
+
+
+def verify_sets(spec: str | Path, *, use_cache: bool = True) -> list[dict[str, Any]]:
+    """Verify one version, every version of a name (``out/<name>``) or of a folder (``out``):
+    ``[{"path", "ok", "fingerprint" | "error"}]``."""
+    p = Path(spec).expanduser()
+    if not p.exists():
+        raise CurateError(f"{p} does not exist", hint="pass a set version, out/<name> or the --out folder")
+    if is_version_dir(p):
+        dirs = [p]
+    elif p.is_dir():
+        dirs = sorted(d for d in p.iterdir() if d.is_dir() and is_version_dir(d)) or \
+            sorted(Path(m["path"]) for m in list_versions(p))
+    else:
+        dirs = []
+    if not dirs:
+        raise CurateError(f"{p} holds no set versions", hint="pass a folder written by 'curate build'")
+    out = []
+    for d in dirs:
+        try:
+            out.append({"path": str(d), "ok": True, "fingerprint": verify_version(d, use_cache=use_cache)})
+        except CurateError as exc:
+            out.append({"path": str(d), "ok": False, "error": exc.one_line()})
+    return out
 
 
 def show_set(spec: str | Path) -> dict[str, Any]:

@@ -18,7 +18,6 @@ On-disk layout of a curate set version (written atomically by :mod:`curate.write
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +120,16 @@ class CalibrationSet:
 
 
 def is_version_dir(path: Path) -> bool:
-    return (path / MANIFEST).exists() and (path / "state.json").exists()
+    """A finished version folder. Hidden folders (``.tmp-*`` of a write in progress or killed)
+    never count, whatever they hold."""
+    return not path.name.startswith(".") and (path / MANIFEST).exists() and (path / "state.json").exists()
+
+
+def version_sort_key(d: Path) -> tuple[str, str]:
+    """(created_at, folder name) of a version: oldest first, a damaged manifest is a one-line error."""
+    from curate.fingerprint import read_manifest_file
+
+    return str(read_manifest_file(d / MANIFEST).get("created_at") or ""), d.name
 
 
 def resolve_set_path(spec: str | Path) -> Path:
@@ -130,38 +138,79 @@ def resolve_set_path(spec: str | Path) -> Path:
     if not p.exists():
         raise CurateError(f"calibration set {p} does not exist", hint="pass the folder printed by 'curate build'")
     if p.is_dir() and not is_version_dir(p):
-        versions = sorted((d for d in p.iterdir() if d.is_dir() and is_version_dir(d)),
-                          key=lambda d: json.loads((d / MANIFEST).read_text()).get("created_at", ""))
+        versions = sorted((d for d in p.iterdir() if d.is_dir() and is_version_dir(d)), key=version_sort_key)
         if versions:
             return versions[-1]
     return p
 
 
-def load_set(spec: str | Path) -> CalibrationSet:
-    """Open a curate set version, a ``save_to_disk`` folder, or a parquet/jsonl/json file."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def load_set(spec: str | Path, *, verify: bool = True) -> CalibrationSet:
+    """Open a curate set version, a ``save_to_disk`` folder, or a parquet/jsonl/json file.
+
+    A curate version is checked against its manifest's fingerprint first (cached by file size
+    and mtime, see :mod:`curate.fingerprint`); ``verify=False`` skips that (benchmarks only).
+    """
     import datasets
 
     p = resolve_set_path(spec)
     if p.is_dir() and is_version_dir(p):
-        return CalibrationSet(p, datasets.load_from_disk(str(p)), json.loads((p / MANIFEST).read_text()))
+        from curate.fingerprint import DamagedSetError, read_manifest_file, verify_version
+
+        manifest = read_manifest_file(p / MANIFEST)
+        if verify:
+            verify_version(p, manifest=manifest)
+        try:
+            ds = datasets.load_from_disk(str(p))
+        except Exception as exc:  # noqa: BLE001 - datasets raises many types for damaged folders
+            raise DamagedSetError(f"cannot read set {p}: {_first_line(exc)}",
+                                  hint="rebuild the set with 'curate build'") from None
+        return CalibrationSet(p, ds, manifest)
     if p.is_dir() and (p / "state.json").exists():
-        return CalibrationSet(p, datasets.load_from_disk(str(p)))
+        try:
+            return CalibrationSet(p, datasets.load_from_disk(str(p)))
+        except Exception as exc:  # noqa: BLE001
+            raise CurateError(f"cannot read dataset folder {p}: {_first_line(exc)}",
+                              hint="re-save it with Dataset.save_to_disk") from None
     ext = p.suffix.lower().lstrip(".")
-    if ext in {"parquet", "json", "jsonl", "csv"}:
+    if p.is_file() and ext in {"parquet", "json", "jsonl", "csv"}:
+        if p.stat().st_size == 0:
+            raise CurateError(f"calibration file {p} is empty", hint="write one row per sample with a 'text' or 'input_ids' field")
         builder = {"jsonl": "json"}.get(ext, ext)
-        ds = datasets.load_dataset(builder, data_files=str(p), split="train")
+        try:
+            ds = datasets.load_dataset(builder, data_files=str(p), split="train")
+        except Exception as exc:  # noqa: BLE001 - malformed files raise many types
+            raise CurateError(f"cannot read calibration file {p}: {_first_line(exc)}",
+                              hint=f"check that it is valid {ext}") from None
         if "text" not in ds.column_names and "input_ids" not in ds.column_names:
             raise CurateError(f"{p} has neither a 'text' nor an 'input_ids' column", hint="rename the text column to 'text'")
+        if len(ds) == 0:
+            raise CurateError(f"calibration file {p} has no rows", hint="write one row per sample")
         return CalibrationSet(p, ds)
     raise CurateError(f"cannot read calibration set {p}", hint="expected a curate set folder, a save_to_disk folder, or .parquet/.jsonl")
 
 
 def list_versions(root: str | Path) -> list[dict[str, Any]]:
-    """Manifests of every set version under ``root`` (``root/<name>/<version>/``)."""
+    """Manifests of every finished set version under ``root`` (``root/<name>/<version>/``).
+
+    A version whose manifest cannot be read is listed as ``{"path", "name", "version", "error"}``
+    so one damaged folder never hides the others."""
+    from curate.fingerprint import read_manifest_file
+
     root = Path(root)
     out = []
     for mf in sorted(root.glob(f"*/*/{MANIFEST}")):
-        m = json.loads(mf.read_text())
-        m["path"] = str(mf.parent)
+        d = mf.parent
+        if d.name.startswith(".") or d.parent.name.startswith(".") or not is_version_dir(d):
+            continue
+        try:
+            m = read_manifest_file(mf)
+        except CurateError as exc:
+            m = {"name": d.parent.name, "version": d.name, "error": exc.one_line()}
+        m["path"] = str(d)
         out.append(m)
     return out

@@ -16,6 +16,8 @@ label is a git tag, and the fingerprint is read back from the ``manifest.json`` 
   ``manifest.json``, the card (``README.md``, whose ``configs`` point ``load_dataset`` at
   ``data/train-*.parquet``) and ``extras/*.json``; then ``create_tag`` on that commit.
 
+Before any request the version's rows are checked against its manifest's fingerprint
+(:func:`curate.fingerprint.verify_version`): tampered or truncated files are refused locally.
 The commit is atomic on the Hub, so an interrupted publish leaves either nothing or a complete
 untagged commit; rerunning finds that commit on ``main`` (same fingerprint) and only tags it, and
 LFS objects already uploaded are not sent again. Only ``huggingface_hub``'s API is used; the
@@ -36,7 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from curate.dataset import CARD, EXTRAS, MANIFEST, PARQUET, is_version_dir, resolve_set_path
+from curate.dataset import (
+    CARD,
+    EXTRAS,
+    MANIFEST,
+    PARQUET,
+    is_version_dir,
+    resolve_set_path,
+    version_sort_key,
+)
 from curate.errors import CurateError
 
 REPO_TYPE = "dataset"
@@ -102,13 +112,16 @@ def _version_files(version_dir: Path) -> tuple[dict[str, Any], list[Path]]:
     if not is_version_dir(version_dir):
         raise CurateError(f"{version_dir} is not a curate set version",
                           hint="pass a folder such as out/default/v1.0.0 written by 'curate build'")
-    manifest = json.loads((version_dir / MANIFEST).read_text())
+    from curate.fingerprint import read_manifest_file, verify_version
+
+    manifest = read_manifest_file(version_dir / MANIFEST)
     for key in ("name", "version", "fingerprint"):
         if not manifest.get(key):
             raise CurateError(f"{version_dir / MANIFEST} has no '{key}'", hint="rebuild the set with 'curate build'")
     parquet = version_dir / PARQUET
     if not parquet.exists():
         raise CurateError(f"{parquet} is missing", hint="rebuild the set with 'curate build'; the Hub copy is that parquet file")
+    verify_version(version_dir, manifest=manifest)  # never send rows their manifest does not describe
     extras = sorted((version_dir / EXTRAS).glob("*.json")) if (version_dir / EXTRAS).is_dir() else []
     return manifest, [parquet, *extras]
 
@@ -271,7 +284,7 @@ def set_versions(name_dir: str | Path) -> list[Path]:
     dirs = [d for d in sorted(name_dir.iterdir()) if d.is_dir() and is_version_dir(d)] if name_dir.is_dir() else []
     if not dirs:
         raise CurateError(f"{name_dir} holds no set versions", hint="pass out/<name> as written by 'curate build'")
-    return sorted(dirs, key=lambda d: (json.loads((d / MANIFEST).read_text()).get("created_at", ""), d.name))
+    return sorted(dirs, key=version_sort_key)
 
 
 def publish_all(name_dir: str | Path, repo_id: str, **kwargs: Any) -> list[PublishResult]:

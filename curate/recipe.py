@@ -268,11 +268,23 @@ def find_recipe(spec: str | Path) -> Path:
 
 
 def load_recipe(spec: str | Path = "default", overrides: list[str] | None = None) -> Recipe:
+    from curate.yamlio import read_yaml
+
     path = find_recipe(spec)
+    recipe = parse_recipe(read_yaml(path), str(path), overrides)
+    check_seq_len(recipe, str(path))
+    return recipe
+
+
+def check_seq_len(recipe: Recipe, where: str = "recipe") -> None:
+    """``seq_len`` must fit the model's maximum positions (read from its config, no weights)."""
+    from curate.errors import CurateError
+    from curate.models import max_positions
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise RecipeError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_recipe(data, str(path), overrides)
+        limit = max_positions(recipe.model.name, recipe.model.revision)
+    except CurateError:  # an unknown model is reported, with its fix, by the build's own checks
+        return
+    if limit is not None and recipe.seq_len > limit:
+        raise RecipeError(f"{where}: field 'seq_len': {recipe.seq_len} exceeds the {limit} positions of model "
+                          f"'{recipe.model.name}'", hint=f"set seq_len <= {limit}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -41,8 +40,12 @@ def make_set(root: Path, name: str, seed: int, n: int = 8, L: int = 16, tokenize
     rows = {"text": [" ".join(map(str, r)) for r in ids], "input_ids": ids, "source": ["x"] * n,
             "doc_id": [f"{name}/{i}" for i in range(n)]}
     path = root / name / "v1.0.0"
-    datasets.Dataset.from_dict(rows).save_to_disk(str(path))
-    fp = hashlib.sha256(json.dumps(ids).encode()).hexdigest()
+    ds = datasets.Dataset.from_dict(rows)
+    ds.save_to_disk(str(path))
+    ds.to_parquet(str(path / "data" / "train-00000-of-00001.parquet"))  # readers verify both copies
+    from curate.fingerprint import fingerprint_rows
+
+    fp = fingerprint_rows(ds.to_list())
     (path / "manifest.json").write_text(json.dumps({"name": name, "version": "v1.0.0", "fingerprint": fp,
                                                     "created_at": "2026-11-27T03:00:00Z", "n_samples": n,
                                                     "seq_len": L, "model": {"tokenizer": tokenizer} if tokenizer else {},

@@ -5,12 +5,16 @@
     curate build recipes/c4-baseline.yaml --set n_samples=16 --seed 1
 
 Each command lives in its own module and is imported only when invoked, so ``curate --help``
-never imports torch. User errors (:class:`curate.errors.CurateError`) print one line and exit 2.
+never imports torch. Every error of every command goes through :func:`main`: user errors
+(:class:`curate.errors.CurateError`, bad flags, a full or read-only disk) print one line
+``error: ...`` and exit 2 with nothing written; only bugs show a traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 
 import click
@@ -28,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "list": "curate.cli.catalog:list_cmd",
     "show": "curate.cli.catalog:show",
     "diff": "curate.cli.catalog:diff",
+    "verify": "curate.cli.catalog:verify",
 }
 SHORT_HELP = {
     "build": "Build a versioned calibration set from a recipe.",
@@ -39,7 +44,11 @@ SHORT_HELP = {
     "list": "List set versions in a folder.",
     "show": "Show a set version's manifest summary.",
     "diff": "Compare two set versions.",
+    "verify": "Check set versions against their manifests' fingerprints.",
 }
+# OSErrors that are the user's environment (full, read-only, wrong kind of path), not a bug.
+USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
+               errno.EISDIR, errno.ENAMETOOLONG, errno.EFBIG, errno.EEXIST, errno.ENOENT}
 
 
 class LazyGroup(click.Group):
@@ -80,25 +89,59 @@ def cli():
     """
 
 
+def quiet_progress() -> None:
+    """``--quiet``: no progress bars from transformers ("Loading weights"), datasets, the Hub
+    client or lm-eval (any tqdm). Set before they are imported (they read these at import) and
+    again if they were."""
+    os.environ["TQDM_DISABLE"] = "1"  # tqdm >= 4.66 reads TQDM_* as defaults
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+
+
+def os_error_line(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    hint = {errno.ENOSPC: "free some space or choose another --out", errno.EDQUOT: "free some space or choose another --out",
+            errno.EROFS: "choose a writable --out", errno.EACCES: "check the permissions or choose another path",
+            errno.EPERM: "check the permissions or choose another path"}.get(exc.errno or 0, "check the path")
+    return f"{exc.strerror or exc}:{where} ({hint})"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The one error handler of every command: ``error: <one line>`` + exit code."""
     from prune_backend.errors import PruneError  # the base of CurateError: one handler for both
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--quiet" in args:
+        quiet_progress()
     try:
-        cli.main(args=argv, prog_name="curate", standalone_mode=False)
+        cli.main(args=args, prog_name="curate", standalone_mode=False)
     except PruneError as exc:
         click.echo(f"error: {exc.one_line()}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("error: aborted", err=True)
         return 130
+    except click.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx is not None else "curate"
+        click.echo(f"error: {' '.join(exc.format_message().split())} (see '{cmd} --help')", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted; nothing was published", err=True)
+        click.echo("error: interrupted; no partial output was kept", err=True)
         return 130
+    except OSError as exc:
+        if exc.errno not in USER_ERRNOS:
+            raise
+        click.echo(f"error: {os_error_line(exc)}", err=True)
+        return 2
     return 0
 
 

@@ -39,11 +39,15 @@ def build(recipe, out_dir, seed, overrides, version, device, quiet):
     """
     from curate.build import build_recipe
     from curate.recipe import find_recipe, load_recipe
+    from curate.writer import check_label, check_writable, estimate_set_bytes
 
+    if version is not None:
+        check_label(version, "--version")
     if device:
         overrides = (*overrides, f"model.device={device}")
     path = find_recipe(recipe)
     rec = load_recipe(path, list(overrides))
+    check_writable(out_dir, need_bytes=estimate_set_bytes(rec.n_samples, rec.seq_len))
     click.echo(f"building '{rec.name}' ({rec.n_samples} x {rec.seq_len} tokens, seed "
                f"{seed if seed is not None else rec.seed}, model {rec.model.name}) from {path}", err=True)
     if quiet:

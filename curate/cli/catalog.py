@@ -1,4 +1,5 @@
-"""``curate list [DIR]``, ``curate show SET``, ``curate diff SET_A SET_B`` (add ``--json`` for machines)."""
+"""``curate list [DIR]``, ``curate show SET``, ``curate diff SET_A SET_B``, ``curate verify SET|DIR``
+(add ``--json`` for machines)."""
 
 from __future__ import annotations
 
@@ -21,15 +22,22 @@ def list_cmd(root, as_json):
       curate list out --json
     """
     from curate.catalog import format_table, list_sets
+    from curate.fingerprint import DamagedSetError
 
-    rows = list_sets(root)
+    damaged: list[dict[str, str]] = []
+    rows = list_sets(root, damaged)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-    elif not rows:
+    elif not rows and not damaged:
         click.echo(f"no set versions under {root} (build one with 'curate build')", err=True)
-    else:
+    elif rows:
         click.echo(format_table(rows, ["name", "version", "fingerprint", "samples", "seq_len", "strategy",
                                        "model", "created_at", "extras", "path"]))
+    if damaged:  # the complete versions are listed above; the damaged ones are one error line
+        first = damaged[0]
+        more = f" (+{len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise DamagedSetError(f"{len(damaged)} damaged version(s) left out of the list{more}: {first['error']}",
+                              hint=f"run 'curate verify {root}' for every damaged version")
 
 
 @click.command()
@@ -65,3 +73,32 @@ def diff(set_a, set_b, as_json):
 
     d = diff_sets(set_a, set_b)
     click.echo(json.dumps(d, indent=2, default=str) if as_json else format_diff(d))
+
+
+@click.command()
+@click.argument("target", metavar="SET|DIR", type=click.Path())
+@click.option("--no-cache", is_flag=True, help="Rehash every file even when its size and mtime are unchanged.")
+@_json_opt
+def verify(target, no_cache, as_json):
+    """Check that every row of a set version hashes to its manifest's fingerprint (both the arrow
+    and the parquet copy) and that the row count matches. TARGET is one version, out/<name>, or a
+    whole --out folder. Exit 0 when all are intact, 2 otherwise.
+
+    \b
+    Examples:
+      curate verify out/default/v1.0.0
+      curate verify out                   # every version of every set
+    """
+    from curate.catalog import verify_sets
+    from curate.fingerprint import DamagedSetError
+
+    results = verify_sets(target, use_cache=not no_cache)
+    bad = [r for r in results if not r["ok"]]
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            click.echo(f"ok       {r['fingerprint'][:16]}  {r['path']}" if r["ok"] else f"DAMAGED  {r['path']}")
+    if bad:
+        raise DamagedSetError(f"{len(bad)} of {len(results)} version(s) damaged: {bad[0]['error']}")
+    click.echo(f"{len(results)} version(s) intact", err=True)

@@ -40,8 +40,11 @@ def prune(model_name, calibration, prune_kw, nsamples, seed, retokenize, seq_len
     """
     cfg = prune_config(prune_kw, device=device, batch_size=batch_size)  # before anything loads
 
+    from curate.models import weights_bytes
     from curate.prune import prune_with_set
+    from curate.writer import check_writable
 
+    check_writable(out_dir, need_bytes=weights_bytes(model_name))  # before loading anything
     report = prune_with_set(model_name, calibration, cfg, out_dir=out_dir, nsamples=nsamples, seed=seed,
                             retokenize=retokenize, seq_len=seq_len, dtype=dtype, progress=not quiet)
     click.echo(f"{cfg.method} {cfg.pattern}{' +owl' if cfg.owl else ''}{' +dsnot' if cfg.dsnot else ''}: "

@@ -46,6 +46,9 @@ def score(inputs, out_dir, model, reference, scores, k, n, seq_len, split, seed,
       curate score out/default/v1.0.0 wikipedia --scores ppl,min_k_pp --k 0.2 --out runs/s
     """
     from curate.scoring.report import ScoreConfig, score_inputs, store_beside, write_report
+    from curate.writer import check_writable
+
+    check_writable(out_dir)
 
     cfg = ScoreConfig(model=model, scores=tuple(s.strip() for s in scores.split(",") if s.strip()),
                       reference=reference, k=k, n=n, seq_len=seq_len, seed=seed, split=split,

@@ -61,6 +61,9 @@ def validate(sets, model_name, prune_kw, seeds, nsamples, draw, tasks, limit, nu
     from curate.evaluate.evaluator import EvalConfig
     from curate.validate import ValidateConfig
     from curate.validate import validate as run
+    from curate.writer import check_writable
+
+    check_writable(out_dir, need_bytes=1 << 20)  # before loading anything
 
     try:
         ev = EvalConfig(**({"texts": _split(texts)} if texts else {}),

@@ -81,6 +81,11 @@ def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | float | None =
 
     for name in ("lm-eval", "lm_eval", "lm_eval.evaluator", "lm_eval.api.task"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # lm-eval records `git describe` of the cwd; outside a repository git prints "fatal: not a
+    # git repository" straight to the terminal. curate records its own versions instead.
+    import lm_eval.evaluator
+
+    lm_eval.evaluator.get_git_commit_hash = lambda: None
     tm = task_manager(include)
     device = str(next(model.parameters()).device)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)

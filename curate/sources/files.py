@@ -3,12 +3,17 @@
     source: {type: files, paths: ["data/*.jsonl"], text_field: text, id_field: id}
 
 jsonl/json/parquet go through ``datasets`` (the same loader as Hub data); ``.txt`` files are one
-document per file.
+document per file, decoded strictly with the source's ``encoding`` (default UTF-8): a file that
+does not decode, or holds NUL bytes (binary), is an error naming the file and the byte, never
+U+FFFD text. Empty files are errors; empty documents are skipped and counted in
+``dropped["empty_text"]``, which the build records in the manifest's drop reasons.
 """
 
 from __future__ import annotations
 
+import codecs
 import glob
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +29,15 @@ class FilesSource(Source):
     description = "Local files"
 
     def __init__(self, paths: list[str] | str, text_field: str = "text", id_field: str | None = None,
-                 name: str | None = None, domain: str | None = None, license: str | None = None):
+                 name: str | None = None, domain: str | None = None, license: str | None = None,
+                 encoding: str = "utf-8"):
         self.paths = [paths] if isinstance(paths, str) else list(paths)
+        try:
+            self.encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise SourceError(f"unknown encoding '{encoding}' of source files {', '.join(self.paths)}",
+                              hint="use a Python codec name such as utf-8, latin-1 or cp1252") from None
+        self.dropped: Counter = Counter()  # reason -> documents skipped (recorded by the build)
         self.text_field = text_field
         self.id_field = id_field
         if name:
@@ -50,18 +62,64 @@ class FilesSource(Source):
                 out.append(p)
         return out
 
+    def read_text(self, path: Path) -> str:
+        """One .txt document, decoded strictly; binary or undecodable bytes are a SourceError."""
+        raw = path.read_bytes()
+        nul = raw.find(b"\x00", 0, 1 << 16)
+        if nul >= 0 and not self.encoding.startswith("utf_16") and not self.encoding.startswith("utf_32"):
+            raise SourceError(f"source file {path} looks binary (NUL byte at offset {nul})",
+                              hint="calibration sources must be text; remove it from 'paths'")
+        try:
+            return raw.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise SourceError(f"source file {path} is not valid {self.encoding} (byte 0x{raw[exc.start]:02x} at "
+                              f"offset {exc.start}, line {line})",
+                              hint="set 'encoding' on the source (e.g. encoding: latin-1) or convert the file to UTF-8") from None
+
+    @staticmethod
+    def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
+        """jsonl/json/csv must be UTF-8 (what their loader reads); stream-check it so a bad byte is
+        an error naming the file and offset, not a traceback mid-build."""
+        dec = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        with open(path, "rb") as f:
+            while True:
+                block = f.read(chunk)
+                try:
+                    dec.decode(block, final=not block)
+                except UnicodeDecodeError as exc:
+                    at = offset + exc.start
+                    raise SourceError(f"source file {path} is not valid UTF-8 (byte at offset {at})",
+                                      hint="convert the file to UTF-8") from None
+                if not block:
+                    return
+                offset += len(block)
+
     def documents(self) -> Iterator[tuple[str, str, str]]:
         import datasets
 
         for path in self.files():
             suffix = path.suffix.lower()
+            if path.stat().st_size == 0:
+                raise SourceError(f"source file {path} is empty", hint="remove it from 'paths' or fill it")
             if suffix == ".txt":
-                yield path.name, path.name, path.read_text(encoding="utf-8", errors="replace")
+                text = self.read_text(path)
+                if not text.strip():
+                    self.dropped["empty_text"] += 1
+                    continue
+                yield path.name, path.name, text
                 continue
+            if suffix != ".parquet":
+                self.check_utf8(path)
             try:
                 ds = datasets.load_dataset(_BUILDERS[suffix], data_files=str(path), split="train")
-            except Exception as exc:  # datasets raises many types for malformed files
-                raise SourceError(f"cannot read source file {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+            except Exception as exc:  # noqa: BLE001 - datasets raises many types for malformed files
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise SourceError(f"cannot read source file {path}: {first[:200]}",
+                                  hint=f"check that it is valid {suffix.lstrip('.')} in UTF-8") from None
+            if len(ds) == 0:
+                raise SourceError(f"source file {path} has no rows", hint="remove it from 'paths' or fill it")
             if self.text_field not in ds.column_names:
                 raise SourceError(f"source file {path} has no field '{self.text_field}'",
                                   hint=f"set text_field to one of: {', '.join(ds.column_names)}")
@@ -70,4 +128,11 @@ class FilesSource(Source):
                                   hint=f"set id_field to one of: {', '.join(ds.column_names)}")
             for i, row in enumerate(ds):
                 doc_id = str(row[self.id_field]) if self.id_field else f"{path.name}:{i}"
-                yield doc_id, doc_id, row[self.text_field] or ""
+                text = row[self.text_field]
+                if text is not None and not isinstance(text, str):
+                    raise SourceError(f"source file {path} row {i}: field '{self.text_field}' is "
+                                      f"{type(text).__name__}, not text", hint="point text_field at a string field")
+                if not text or not text.strip():
+                    self.dropped["empty_text"] += 1
+                    continue
+                yield doc_id, doc_id, text

@@ -45,6 +45,7 @@ class FilesSourceSpec(SourceSpec):
     name: str | None = None
     domain: str | None = None
     license: str | None = None
+    encoding: str = "utf-8"  # of .txt files; decoded strictly
 
     @field_validator("paths", mode="before")
     @classmethod
@@ -58,7 +59,8 @@ class FilesSourceSpec(SourceSpec):
 def files_source(spec: FilesSourceSpec, seed: int = 0) -> Source:
     from curate.sources.files import FilesSource
 
-    src = FilesSource(spec.paths, spec.text_field, spec.id_field, spec.name, spec.domain, spec.license)
+    src = FilesSource(spec.paths, spec.text_field, spec.id_field, spec.name, spec.domain, spec.license,
+                      encoding=spec.encoding)
     src.files()  # fail early on a missing file
     return src
 

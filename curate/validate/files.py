@@ -27,6 +27,9 @@ def atomic_bytes(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        from curate.writer import file_mode
+
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; extras are as readable as their set
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
