@@ -224,7 +224,7 @@ def test_verify_cli_on_a_version_and_a_folder(base, tmp_path):
 
 
 def test_validation_extras_respect_the_umask(tmp_path):
-    from curate.validate import _atomic_json
+    from curate.validate.files import atomic_json as _atomic_json
 
     old = os.umask(0o027)
     try:
