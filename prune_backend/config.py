@@ -58,6 +58,11 @@ class PruneConfig:
     batch_size: int = 8
     blocksize: int = 128
     percdamp: float = 0.01
+    # SparseGPT speed knobs (results equal up to fp32 summation order): X^T X from fp16/bf16
+    # CUDA inputs on tensor cores with fp32 accumulation unless hessian_fp32; the column loop
+    # "eager" (Python), "graph" (CUDA graph per block) or "auto" (graph on CUDA).
+    hessian_fp32: bool = False
+    sparsegpt_solver: str = "auto"
     dsnot_max_cycles: int = 50
     dsnot_threshold: float = 0.1
     dsnot_var_power: float = 1.0
@@ -87,6 +92,8 @@ class PruneConfig:
                 raise CurateError(f"{name} must be >= 1")
         if not self.percdamp > 0:
             raise CurateError(f"percdamp {self.percdamp} must be > 0", hint="SparseGPT's default is 0.01")
+        if self.sparsegpt_solver not in ("auto", "eager", "graph"):
+            raise CurateError(f"sparsegpt_solver '{self.sparsegpt_solver}' is unknown", hint="use auto, eager or graph")
         from prune_backend.registry import METHODS
 
         if self.method not in METHODS:

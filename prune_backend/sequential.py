@@ -146,8 +146,9 @@ def _run_layer(layer: nn.Module, batch: Batch, idx: int) -> torch.Tensor:
 class _StatsCollector:
     """Forward pre-hooks on a layer's linears; one accumulator per distinct input tensor."""
 
-    def __init__(self, linears: dict[str, nn.Linear], hessian: bool, stop_early: bool):
+    def __init__(self, linears: dict[str, nn.Linear], hessian: bool, stop_early: bool, hessian_fp32: bool = True):
         self.linears, self.hessian, self.stop_early = linears, hessian, stop_early
+        self.hessian_fp32 = hessian_fp32
         self.stats: dict[str, LinearStats] = {}
         self.owner: dict[str, str] = {}  # linear name -> name of the linear whose accumulator it shares
         self.order: list[str] = []
@@ -164,7 +165,8 @@ class _StatsCollector:
                 self.owner.setdefault(name, hit[1])
             else:
                 self.owner.setdefault(name, name)
-                self.stats.setdefault(name, LinearStats()).add(x, hessian=self.hessian, nseq=self.nseq)
+                self.stats.setdefault(name, LinearStats()).add(x, hessian=self.hessian, nseq=self.nseq,
+                                                                 hessian_fp32=self.hessian_fp32)
                 self._seen[id(x)] = (x, name)  # the strong ref keeps id(x) from being reused
             if self.first:
                 self.order.append(name)
@@ -189,6 +191,34 @@ class _StatsCollector:
     def remove(self) -> None:
         for h in self._handles:
             h.remove()
+
+
+class _SharedPrune:
+    """Per-linear prune results; linears sharing one accumulator (same input) are pruned together
+    when the method has ``prune_shared`` (SparseGPT: one Hessian, one Cholesky, one column loop).
+
+    A group is pruned when its first member is asked for and each result is handed out once, so
+    at most one group's fp32 copies are alive at a time.
+    """
+
+    def __init__(self, method: PruningMethod, col: _StatsCollector, linears: dict[str, nn.Linear],
+                 sparsity: float, nm: tuple[int, int] | None):
+        self.method, self.col, self.linears, self.sparsity, self.nm = method, col, linears, sparsity, nm
+        self.groups: dict[str, list[str]] = {}
+        for name in linears:
+            self.groups.setdefault(col.owner.get(name, name), []).append(name)
+        self.ready: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def result(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in self.ready:
+            st = self.col.stats_for(name)
+            group = self.groups[self.col.owner.get(name, name)]
+            if hasattr(self.method, "prune_shared") and len(group) > 1:
+                res = self.method.prune_shared([self.linears[n].weight.data for n in group], st, self.sparsity, self.nm)
+                self.ready.update(zip(group, res, strict=True))
+            else:
+                self.ready[name] = self.method.prune(self.linears[name].weight.data, st, self.sparsity, self.nm)
+        return self.ready.pop(name)
 
 
 def _linears(layer: nn.Module) -> dict[str, nn.Linear]:
@@ -256,18 +286,19 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
             home = _module_device(layer)
             layer.to(device)
             linears = _linears(layer)
-            col = _StatsCollector(linears, hessian=hessian, stop_early=True)
+            col = _StatsCollector(linears, hessian=hessian, stop_early=True, hessian_fp32=cfg.hessian_fp32)
             try:
                 # Magnitude without DSnoT reads no statistics: skip the statistics pass.
                 for b in batches if (method.needs or cfg.dsnot) else ():
                     col.run(layer, b, i)
             finally:
                 col.remove()
+            pruned = _SharedPrune(method, col, linears, targets[i], nm)
             for name, mod in linears.items():
                 t = time.perf_counter()
                 st = col.stats_for(name)
                 W = mod.weight.data
-                new_w, mask = method.prune(W, st, targets[i], nm)
+                new_w, mask = pruned.result(name)
                 swaps = None
                 if cfg.dsnot and name.split(".")[0] not in cfg.dsnot_skip:
                     score = wanda_score(new_w, st.sq_norm)
