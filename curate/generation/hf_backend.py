@@ -39,10 +39,10 @@ from curate.generation import SamplingConfig
 _M32 = 0xFFFFFFFF
 
 
-def _hash32(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 (C. Wellons) on int64 lanes holding 32-bit values: exact integer ops, so the
-    same on every machine and device. Products exceed 2**63 only in wrapped high bits, which
-    the mask drops."""
+def _hash32(x):
+    """lowbias32 (C. Wellons) on a Python int or on int64 lanes holding 32-bit values: exact
+    integer ops, so the same on every machine and device. Products exceed 2**63 only in wrapped
+    high bits, which the mask drops."""
     x = x & _M32
     x = x ^ (x >> 16)
     x = (x * 0x7FEB352D) & _M32
@@ -54,9 +54,10 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
 def row_uniforms(seed: int, rows: torch.Tensor, step: int) -> torch.Tensor:
     """One uniform in [0, 1) per row, a pure function of (seed, row id, step); (B,) fp32.
 
-    24 random bits: exactly representable in fp32."""
-    h = _hash32(rows.to(torch.int64) + _hash32(torch.tensor(seed, dtype=torch.int64, device=rows.device)))
-    h = _hash32(h ^ _hash32(torch.tensor(step * 0x9E3779B1 + 0x632BE5AB, dtype=torch.int64, device=rows.device)))
+    24 random bits: exactly representable in fp32. The seed and step parts are hashed as Python
+    ints, so a decode step adds no host-to-device copy."""
+    h = _hash32(rows.to(torch.int64) + _hash32(int(seed)))
+    h = _hash32(h ^ _hash32(int(step) * 0x9E3779B1 + 0x632BE5AB))
     return (h >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
 
@@ -117,7 +118,7 @@ class DeviceSampler:
     penalty and EOS suppression (custom processors follow the built-in ones)."""
 
     def __init__(self, cfg: SamplingConfig, seed: int, rows: torch.Tensor, prompt_len: int, max_new_tokens: int):
-        self.cfg, self.seed, self.rows, self.prompt_len = cfg, seed, rows, prompt_len
+        self.cfg, self.seed, self.rows, self.prompt_len = cfg, seed, rows, prompt_len  # rows: (B,) on the device
         self.schedule = (ScheduledTemperature(*cfg.temperature_schedule, prompt_len=prompt_len,
                                               max_new_tokens=max_new_tokens, n=cfg.schedule_tokens)
                          if cfg.temperature_schedule else None)
@@ -127,7 +128,7 @@ class DeviceSampler:
         t = self.schedule.temperature(step) if self.schedule else self.cfg.temperature
         if t != 1.0:
             scores = scores / t
-        u = row_uniforms(self.seed, self.rows.to(scores.device), step)
+        u = row_uniforms(self.seed, self.rows, step)
         tok = sample_top_k_top_p(scores, self.cfg.top_k, self.cfg.top_p, u)  # (B,)
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(1, tok.unsqueeze(1), 0.0)
@@ -190,7 +191,7 @@ class TransformersBackend:
         for r, p in enumerate(chunk):
             ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
             mask[r, width - len(p):] = 1
-        sampler = DeviceSampler(cfg, seed, torch.tensor(rows, dtype=torch.long), width, m)
+        sampler = DeviceSampler(cfg, seed, torch.tensor(rows, dtype=torch.long, device=self.device), width, m)
         kwargs: dict[str, Any] = dict(do_sample=False, repetition_penalty=cfg.repetition_penalty, max_new_tokens=m,
                                       min_new_tokens=m, pad_token_id=pad, use_cache=True,
                                       logits_processor=LogitsProcessorList([sampler]),
