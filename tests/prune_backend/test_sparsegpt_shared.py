@@ -143,7 +143,7 @@ def test_single_weight_wrapper_and_fixed_mask_equal_old():
                  ref_sparsegpt_prune(ws[0], H, 0.5, mask=mask, blocksize=32))
 
 
-def test_method_prune_shared_reads_config(tmp_path):
+def test_method_prune_shared_reads_config():
     from prune_backend import PruneConfig
     from prune_backend.methods.sparsegpt import SparseGPT
 
