@@ -163,7 +163,7 @@ log "4. curate build + validate"
 E2E=/tmp/curate_e2e
 rm -rf $E2E && mkdir -p $E2E
 if [ $SMOKE = 1 ]; then
-    MODEL=smollm2-135m; DEV=cpu; N=4; L=32; SRC="{type: bundled, name: wikipedia}"; TEXTS=wikipedia
+    MODEL=smollm2-135m; DEV=cpu; N=4; L=32; SRC="{type: bundled, name: wikipedia}"; TEXTS=heldout:wikipedia
 else
     MODEL=$E2E/model; DEV=cuda; N=32; L=128; SRC="{type: files, paths: [$GPU_DIR/text/source.jsonl]}"
     TEXTS="$GPU_DIR/text/heldout.txt=general"
