@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import sys
 import threading
@@ -33,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without reinstalling
 
+from curate.evaluate.perplexity import perplexity  # noqa: E402  (the one token log-prob kernel)
 from prune_backend import PruneConfig, prune_model  # noqa: E402
 
 
@@ -101,20 +101,6 @@ def dense_forward(model, ids: torch.LongTensor, batch_size: int, device: torch.d
         model.model(input_ids=ids[s:s + batch_size].to(device), use_cache=False)
 
 
-@torch.no_grad()
-def perplexity(model, ids: torch.LongTensor, device: torch.device, batch_size: int = 4) -> float:
-    """exp(mean next-token NLL); logits computed one sequence at a time to bound memory."""
-    nll, count = 0.0, 0
-    for s in range(0, ids.shape[0], batch_size):
-        x = ids[s:s + batch_size].to(device)
-        h = model.model(input_ids=x, use_cache=False).last_hidden_state  # (B, L, H)
-        for b in range(x.shape[0]):
-            logits = model.lm_head(h[b, :-1]).float()  # (L-1, V)
-            nll += float(torch.nn.functional.cross_entropy(logits, x[b, 1:], reduction="sum"))
-            count += x.shape[1] - 1
-    return math.exp(nll / count)
-
-
 def build(args, device: torch.device):
     if args.llama7b:
         from transformers import LlamaConfig, LlamaForCausalLM
@@ -171,7 +157,7 @@ def main(argv=None) -> dict:
           f"threads {torch.get_num_threads()}")
     print(f"dense decoder forward (no lm_head): {base_s:.2f} s, peak {base_mem:.2f} GiB")
     if held is not None:
-        res["dense_ppl"] = perplexity(model, held, device)
+        res["dense_ppl"] = perplexity(model, held, batch_size=4)
         print(f"dense held-out perplexity ({tuple(held.shape)}): {res['dense_ppl']:.2f}")
     print(f"{'run':34s} {'seconds':>8s} {'dense s':>8s} {'ratio':>6s} {'peak GiB':>8s} {'sparsity':>8s}" + ("  held-out ppl" if held is not None else ""))
     for spec in args.runs.split(","):
@@ -192,7 +178,7 @@ def main(argv=None) -> dict:
                "sparsity": rep.total_sparsity}
         line = f"{spec:34s} {s:8.2f} {base_s:8.2f} {s / base_s:6.2f} {mem:8.2f} {rep.total_sparsity:8.4f}"
         if held is not None:
-            row["ppl"] = perplexity(model, held, device)
+            row["ppl"] = perplexity(model, held, batch_size=4)
             line += f"  {row['ppl']:.2f}"
         res["runs"].append(row)
         print(line, flush=True)

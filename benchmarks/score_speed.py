@@ -40,9 +40,12 @@ def bench_model(args) -> dict[str, float]:
     from curate.scoring import compute_model_scores
 
     if args.tiny:
-        from curate.models import tiny_llama
+        from transformers import LlamaConfig, LlamaForCausalLM
 
-        model = tiny_llama(vocab_size=4096, hidden=128, layers=4, heads=4, kv_heads=2, intermediate=256, max_pos=2048)
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=4096, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+                                             num_key_value_heads=2, intermediate_size=256,
+                                             max_position_embeddings=2048)).eval()
         ids = torch.randint(3, 4096, (args.n, args.seq_len), generator=torch.Generator().manual_seed(0))
         label = "tiny random Llama (V=4096)"
     else:

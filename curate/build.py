@@ -23,7 +23,7 @@ from typing import Any
 from curate import __version__
 from curate.context import RunContext
 from curate.dataset import MANIFEST
-from curate.errors import CurateError, SourceError
+from curate.errors import SourceError
 from curate.recipe import ComponentSpec, Recipe
 from curate.records import Sample
 from curate.steps.base import Step, StepStats
@@ -47,49 +47,17 @@ class BuildResult:
 
 
 def make_source(spec, seed: int = 0):
-    from curate.sources import get_source
-    from curate.sources.files import FilesSource
-    from curate.sources.hf import HFSource
+    """The component's source and the split it reads, from the registered source type."""
+    from curate.sources import SOURCE_TYPES
 
-    if spec.type == "bundled":
-        return get_source(spec.name), "calibration"
-    if spec.type == "files":
-        src = FilesSource(spec.paths, spec.text_field, spec.id_field, spec.name, spec.domain, spec.license)
-        src.files()  # fail early on a missing file
-        return src, "all"
-    args = spec.model_dump(exclude={"type"})
-    return HFSource(**args, seed=seed), "all"
+    return SOURCE_TYPES.get(spec.type)(spec, seed), spec.reads
 
 
 def make_step(spec, *, target: int, seq_len: int, seed: int, source_name: str) -> Step:
-    from curate.steps.filters import DedupFilter, LengthFilter, PerplexityFilter, QualityFilter
-    from curate.steps.producers import GenerateStep, SampleStep
-    from curate.steps.select import SelectStep
+    """The registered step of ``spec.type``; it takes what it needs of these keywords."""
+    from curate.steps import STEPS
 
-    t = spec.type
-    if t == "sample":
-        return SampleStep(spec, target, seq_len, seed, source_name)
-    if t == "generate":
-        return GenerateStep(spec, target, seq_len, seed, source_name)
-    if t == "perplexity_filter":
-        return PerplexityFilter(spec)
-    if t == "length_filter":
-        return LengthFilter(spec)
-    if t == "dedup":
-        return DedupFilter(spec)
-    if t == "quality_filter":
-        return QualityFilter(spec)
-    if t == "select":
-        return SelectStep(spec, target=target, seed=seed)
-    if t == "score":
-        from curate.scoring import build_scorer
-
-        return build_scorer(spec.scorer, **(spec.model_extra or {}))
-    if t == "igsp":
-        from curate.strategies.igsp import IGSPStep
-
-        return IGSPStep(spec, target=target, seed=seed)
-    raise CurateError(f"unknown step type '{t}'")  # pragma: no cover - the schema forbids it
+    return STEPS.get(spec.type)(spec, target=target, seq_len=seq_len, seed=seed, source_name=source_name)
 
 
 def _sub_seed(seed: int, label: str) -> int:
@@ -126,7 +94,7 @@ def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ct
         stats.append(trim)
         samples = samples[:count]
     info = {**source.card_info(), "component": label, "count": count, "weight": comp.weight,
-            "self_generated": any(s.type == "generate" for s in comp.steps)}
+            "self_generated": comp.self_generated}
     return samples, info
 
 
@@ -155,7 +123,7 @@ def summarize_scores(samples: list[Sample]) -> dict[str, dict[str, float]]:
 def strategy_of(recipe: Recipe) -> dict[str, Any]:
     if recipe.strategy:
         return recipe.strategy.model_dump(exclude_none=True)
-    gen = any(s.type == "generate" for c in recipe.components for s in c.steps)
+    gen = any(c.self_generated for c in recipe.components)
     name = "self-generation" if gen else ("mixture" if len(recipe.components) > 1 else "random-windows")
     paper, url = DEFAULT_PAPERS[name]
     return {"name": name, "paper": paper, "url": url}

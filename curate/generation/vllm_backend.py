@@ -22,6 +22,11 @@ class VLLMBackend:
                            gpu_memory_utilization=gpu_memory_utilization)
         self.llm = llm
 
+    @classmethod
+    def from_context(cls, ctx, *, seed: int, batch_size: int) -> VLLMBackend:
+        """vLLM loads the run's model from its path (vLLM batches by itself)."""
+        return cls(ctx.model_info.path, ctx.tokenizer, seed=seed)
+
     def generate(self, prompts: list[list[int]], max_new_tokens: list[int], cfg: SamplingConfig, seed: int,
                  progress: bool = True) -> list[list[int]]:
         if cfg.temperature_schedule:

@@ -5,10 +5,13 @@
     step = build_scorer("min_k_pp", k=0.5)       # a curate Step of kind "scorer"
     SCORERS.names()                              # every registered scorer
 
-Modules: :mod:`~curate.scoring.functional` (pure math), :mod:`~curate.scoring.model_scores`
-(one forward pass per batch, chunked lm_head), :mod:`~curate.scoring.minhash` (vectorised
-datasketch-compatible MinHash, datatrove reference pipeline), :mod:`~curate.scoring.steps`
-(recipe steps), :mod:`~curate.scoring.report` (parquet, JSON/markdown summaries, plots).
+Modules: :mod:`~curate.scoring.functional` (pure math), :mod:`~curate.scoring.logprobs` (the
+one token log-prob kernel: chunked lm_head, logit soft-cap, never (B, T, V) logits; also
+behind evaluation perplexity), :mod:`~curate.scoring.model_scores` (one forward pass per batch
+through that kernel), :mod:`~curate.scoring.minhash` (vectorised datasketch-compatible
+MinHash, the near-duplicate rule shared with the dedup step, datatrove reference pipeline),
+:mod:`~curate.scoring.steps` (recipe steps), :mod:`~curate.scoring.report` (parquet,
+JSON/markdown summaries, plots).
 Heavy imports (torch, datasketch, datatrove) happen only when a function or scorer is used.
 """
 

@@ -573,8 +573,16 @@ class ReferenceIndex:
 
 
 def near_duplicates(sigs: np.ndarray, hasher: MinHasher, threshold: float = 0.8) -> list[list[int]]:
-    """For each signature, the other rows whose estimated Jaccard >= ``threshold`` (MinHashLSH
-    finds candidates; the estimate confirms them)."""
+    """For each signature, the other rows that are near-duplicates of it: the ONE definition that
+    both the dedup step and the near-duplicate score use.
+
+    A pair is a near-duplicate when datasketch's MinHashLSH at ``threshold`` makes it a
+    candidate (some band of rows identical; the bands depend only on ``threshold`` and
+    ``num_perm``) AND its estimated Jaccard (share of equal slots) is >= ``threshold``. Both
+    conditions depend on the two signatures alone, so a pair is a near-duplicate or not whatever
+    else is in the set -- which is why :func:`dedup_keep` leaves no near-duplicate pair behind.
+    Empty signatures (texts without words) are never near-duplicates.
+    """
     from datasketch import MinHashLSH
 
     index = MinHashLSH(threshold=threshold, num_perm=hasher.num_perm)
@@ -594,6 +602,20 @@ def near_duplicates(sigs: np.ndarray, hasher: MinHasher, threshold: float = 0.8)
     return out
 
 
+def dedup_keep(sigs: np.ndarray, hasher: MinHasher, threshold: float = 0.8) -> list[int]:
+    """Indices to keep after near-duplicate removal, in order: a row is dropped when it is a
+    near-duplicate (:func:`near_duplicates`) of an EARLIER kept row. No two kept rows are
+    near-duplicates at ``threshold``."""
+    graph = near_duplicates(sigs, hasher, threshold)
+    kept: list[int] = []
+    kept_set: set[int] = set()
+    for i, neighbours in enumerate(graph):
+        if not any(j in kept_set for j in neighbours):
+            kept.append(i)
+            kept_set.add(i)
+    return kept
+
+
 __all__ = ["MinHasher", "ReferenceIndex", "MinHashSignatureStep", "TextsReader", "make_executor",
            "doc_ngram_hashes", "ngram_hash32", "ngram_hash64", "estimate_jaccard", "union_signature",
-           "near_duplicates", "HASH_SCHEME"]
+           "near_duplicates", "dedup_keep", "HASH_SCHEME"]

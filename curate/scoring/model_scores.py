@@ -10,12 +10,11 @@
 How the pass is organised (why it is cheap):
 
 1. sequences are sorted by length (longest first) and batched, so padding stays small;
-2. the model's *base* (``model.get_decoder()``, the decoder stack + final norm) runs once per
-   batch and returns hidden states (B, T, C) -- the (B, T, V) logits tensor is never built;
-3. only positions that predict a real next token are gathered, (M, C), and ``lm_head`` is
-   applied to them chunk by chunk, (m, V) fp32 at a time; every requested score is reduced from
-   the same chunk (log-softmax once, first and second moments of log p under p);
-4. the per-position statistics (M,) are split back per sample and reduced to per-sample scores,
+2. each batch goes through the token log-prob kernel (:func:`curate.scoring.logprobs.token_logprobs`):
+   one pass of the decoder, ``lm_head`` in chunks on the predicted positions only, never (B, T, V)
+   logits; every requested statistic comes from the same chunk (log-softmax once, first and
+   second moments of log p under p);
+3. the per-position statistics (M,) are split back per sample and reduced to per-sample scores,
    returned in the caller's order.
 
 Papers: Min-K% (Shi et al. 2024, https://arxiv.org/abs/2310.16789); Min-K%++ (Zhang et al.
@@ -31,13 +30,11 @@ import torch
 
 from curate.errors import CurateError
 from curate.scoring import functional as F
+from curate.scoring.logprobs import DEFAULT_CHUNK_BYTES, token_logprobs
 
 MODEL_SCORES = ("ppl", "min_k", "min_k_pp", "entropy")
 # Scores that need the full distribution (moments over V), not only log p of the target.
 _NEEDS_MOMENTS = {"min_k_pp", "entropy"}
-# Bytes for the (m, V) fp32 buffers of one lm_head chunk (logits, log-probs, p, centred log-probs):
-# 256 MB -> m = 325 positions for a 49k vocabulary, large enough for an efficient matmul.
-DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
 def _as_sequences(input_ids: Any, attention_mask: Any) -> list[torch.Tensor]:
@@ -58,17 +55,6 @@ def _as_sequences(input_ids: Any, attention_mask: Any) -> list[torch.Tensor]:
         raise CurateError("attention_mask is only accepted with an (N, L) tensor of input_ids",
                           hint="pass unpadded 1-D sequences instead")
     return [torch.as_tensor(s, dtype=torch.long).flatten().cpu() for s in input_ids]
-
-
-def _head(model) -> tuple[torch.nn.Module, torch.nn.Module, float | None]:
-    """(base decoder returning hidden states, lm_head, final logit soft-cap or None)."""
-    base = model.get_decoder() if hasattr(model, "get_decoder") else getattr(model, "model", None)
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if base is None or head is None or base is model:
-        raise CurateError(f"cannot split {type(model).__name__} into a base model and an lm_head",
-                          hint="use a *ForCausalLM model")
-    cap = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2/3 cap their logits
-    return base, head, cap
 
 
 def _reduce(stats: dict[str, torch.Tensor], wanted: Sequence[str], k: float) -> dict[str, float]:
@@ -118,14 +104,8 @@ def compute_model_scores(
     if n == 0 or not wanted:
         return result
 
-    base, head, cap = _head(model)
-    device = next(model.parameters()).device
     moments = bool(_NEEDS_MOMENTS & set(wanted))
-    vocab = head.weight.shape[0]
-    # (m, V) fp32 logits + log-probs + p + p*log p live at once: ~4 copies.
-    rows_per_chunk = max(1, chunk_bytes // (4 * vocab * 4))
     order = sorted(range(n), key=lambda i: -len(seqs[i]))  # longest first: OOM shows up at once
-    pad_id = 0
 
     bar = None
     if progress:
@@ -137,39 +117,16 @@ def compute_model_scores(
         batch = [seqs[i] for i in idx]
         lens = torch.tensor([len(s) for s in batch])
         T = int(lens.max())
-        if T < 2:
-            if bar:
-                bar.update(int(lens.sum()))
-            continue
-        ids = torch.full((len(batch), T), pad_id, dtype=torch.long)
-        mask = torch.arange(T).unsqueeze(0) < lens.unsqueeze(1)  # (B, T) right padding
+        ids = torch.zeros((len(batch), T), dtype=torch.long)  # right padding; pads are masked out
+        mask = torch.arange(T).unsqueeze(0) < lens.unsqueeze(1)  # (B, T)
         for r, s in enumerate(batch):
             ids[r, : len(s)] = s
-        ids = ids.to(device)
-        # Equal lengths -> no mask: lets SDPA take its pure causal fast path.
-        am = None if bool((lens == T).all()) else mask.long().to(device)
-        hidden = base(input_ids=ids, attention_mask=am, use_cache=False).last_hidden_state  # (B, T, C)
-        # Position t predicts token t+1; keep only pairs where both are real tokens.
-        valid = (mask[:, :-1] & mask[:, 1:]).to(device)  # (B, T-1)
-        h = hidden[:, :-1][valid]  # (M, C)
-        targets = ids[:, 1:][valid]  # (M,)
-        parts: dict[str, list[torch.Tensor]] = {"token_logp": [], "mu": [], "sigma": [], "entropy": []}
-        for c0 in range(0, h.shape[0], rows_per_chunk):
-            logits = head(h[c0:c0 + rows_per_chunk]).float()  # (m, V)
-            if cap:
-                logits = torch.tanh(logits / cap) * cap
-            tgt = targets[c0:c0 + rows_per_chunk]
-            if moments:
-                st = F.token_stats(logits, tgt)
-                for key in parts:
-                    parts[key].append(st[key].cpu())
-            else:  # ppl / min_k only need log p(target): logsumexp + gather, no (m, V) temporaries
-                lp = logits.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
-                parts["token_logp"].append(lp.cpu())
-            del logits
-        per_row = valid.sum(1).cpu().tolist()
-        split = {key: torch.cat(v).split(per_row) for key, v in parts.items() if v}
+        out = token_logprobs(model, ids, mask, moments=moments, chunk_bytes=chunk_bytes)
+        per_row = out.pop("valid").sum(1).tolist()
+        split = {key: v.split(per_row) for key, v in out.items()}
         for r, i in enumerate(idx):
+            if per_row[r] == 0:  # fewer than two tokens: nothing predicted, scores stay nan
+                continue
             row_stats = {key: chunks[r] for key, chunks in split.items()}
             for name, value in _reduce(row_stats, wanted, k).items():
                 result[name][i] = value

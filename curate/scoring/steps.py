@@ -6,7 +6,7 @@
     kept = step(samples, RunContext())       # sample.scores["min_k_pp"] set on every sample
     step.stats.extra["summary"]["min_k_pp"]  # {"mean": ..., "std": ..., ...}
 
-Recipe block (``curate.recipe.ScoreStep``; extra keys are this class's parameters)::
+Recipe block (``curate.steps.score.ScoreSpec``; extra keys are this class's parameters)::
 
     - type: score
       scorer: min_k_pp
@@ -14,7 +14,9 @@ Recipe block (``curate.recipe.ScoreStep``; extra keys are this class's parameter
 
 Every scorer can also act as a selector: ``keep="highest"|"lowest"`` with ``fraction`` or
 ``n`` keeps that many samples ranked by the scorer's main score, and ``min``/``max`` drop
-samples outside a range; the dropped count is recorded with its reason.
+samples outside a range; the dropped count is recorded with its reason. Rounding, ties and NaN
+follow the one rule of :mod:`curate.steps.select` (keep ``ceil(n * fraction)``, ties keep the
+earlier sample, a NaN score is dropped as ``nan_score``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from curate.errors import CurateError
 from curate.records import Sample
 from curate.scoring import functional as F
 from curate.steps.base import Step
+from curate.steps.select import NAN_REASON
 
 Keep = Literal["all", "highest", "lowest"]
 
@@ -80,33 +83,34 @@ class Scorer(Step):
         return self._select(samples)
 
     def _select(self, samples: list[Sample]) -> list[Sample]:
+        """Range filter, then keep highest/lowest by the shared rule of :mod:`curate.steps.select`."""
         if self.keep == "all" and self.min is None and self.max is None:
             return samples
+        from curate.steps.select import keep_count, select_best
+
         by = self.by
-        vals = np.array([s.scores.get(by, math.nan) for s in samples], dtype=np.float64)
-        keep = np.ones(len(samples), dtype=bool)
+        vals = [s.scores.get(by, math.nan) for s in samples]
+        nan = {i for i, v in enumerate(vals) if math.isnan(v)}  # never ranked, never "in range"
+        self.stats.drop(NAN_REASON, len(nan))
+        keep = [i for i in range(len(samples)) if i not in nan]
         if self.min is not None:
-            low = ~(vals >= self.min)  # nan counts as out of range
-            self.stats.drop(f"{by}_below_{self.min:g}", int((low & keep).sum()))
-            keep &= ~low
+            low = [i for i in keep if vals[i] < self.min]
+            self.stats.drop(f"{by}_below_{self.min:g}", len(low))
+            keep = [i for i in keep if vals[i] >= self.min]
         if self.max is not None:
-            high = ~(vals <= self.max)
-            self.stats.drop(f"{by}_above_{self.max:g}", int((high & keep).sum()))
-            keep &= ~high
+            high = [i for i in keep if vals[i] > self.max]
+            self.stats.drop(f"{by}_above_{self.max:g}", len(high))
+            keep = [i for i in keep if vals[i] <= self.max]
         if self.keep != "all":
-            idx = np.nonzero(keep)[0]
-            m = self.n if self.n is not None else math.ceil(self.fraction * len(idx))
-            m = min(m, len(idx))
-            # Stable ranking; nan always ranks last.
-            key = np.where(np.isnan(vals[idx]), -np.inf if self.keep == "highest" else np.inf, vals[idx])
-            ranked = idx[np.argsort(-key if self.keep == "highest" else key, kind="stable")]
-            dropped = ranked[m:]
-            if dropped.size:
-                pct = round(100 * dropped.size / max(1, len(idx)))
+            m = self.n if self.n is not None else keep_count(len(keep), self.fraction)
+            sel = select_best([vals[i] for i in keep], m, self.keep)
+            dropped = len(sel.high) + len(sel.low)
+            if dropped:
+                pct = round(100 * dropped / len(keep))
                 side = "lowest" if self.keep == "highest" else "highest"
-                self.stats.drop(f"{by}_{side}_{pct}pct", int(dropped.size))
-            keep[dropped] = False
-        return [s for s, k in zip(samples, keep, strict=True) if k]
+                self.stats.drop(f"{by}_{side}_{pct}pct", dropped)
+            keep = [keep[j] for j in sel.kept]
+        return [samples[i] for i in keep]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Source base class and the held-out split.
+"""Source base class, the base of a source's recipe block, and the held-out split.
 
 Every source yields documents as :class:`~curate.records.Sample` (text, source, doc_id, no ids
 yet). Each document belongs to exactly one split, decided by a hash of its *group* (the
@@ -15,9 +15,23 @@ from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 from curate.records import Sample
+from curate.registry import Spec
 
 Split = Literal["calibration", "heldout", "all"]
 HELDOUT_PERMILLE = 100  # 10 % of each bundled source is held out for evaluation
+
+
+class SourceSpec(Spec):
+    """A component's ``source:`` block. Subclasses narrow ``type`` to ``Literal["<name>"]``;
+    ``reads`` is the split of the source a component draws from (bundled corpora hold 10 % out
+    for evaluation, other sources are used whole)."""
+
+    type: str
+    reads: ClassVar[Split] = "all"
+
+    def label(self) -> str:
+        """The component's name when it has none: the block's ``name``, else its type."""
+        return str(getattr(self, "name", None) or self.type)
 
 
 def split_of(source: str, group: str, heldout_permille: int = HELDOUT_PERMILLE) -> str:
@@ -54,6 +68,10 @@ class Source:
             raise SourceError(f"source '{self.name}' has no documents in split '{split}'",
                               hint="check the files/dataset it reads")
 
+    def provenance(self) -> dict | None:
+        """Where the documents come from (package, version, license, upstream URL), or None."""
+        return None
+
     def card_info(self) -> dict:
         return {"name": self.name, "domain": self.domain, "license": self.license,
-                "hub_id": self.hub_id, "description": self.description}
+                "hub_id": self.hub_id, "description": self.description, "provenance": self.provenance()}

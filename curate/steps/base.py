@@ -1,7 +1,11 @@
-"""Base class of every pipeline step.
+"""Base classes of every pipeline step and of its recipe block.
 
 A step is a small object around pure functions: ``run(samples, ctx) -> samples``. It counts
 what it kept and dropped and why; the counts go into ``manifest.json`` and the dataset card.
+Its recipe block is a :class:`StepSpec` subclass with ``type: Literal["<name>"]``; both are
+registered together in :data:`curate.steps.STEPS`, and the build makes the step as
+``step_class(spec, target=..., seq_len=..., seed=..., source_name=...)`` (a step takes what it
+needs of these keywords and ignores the rest).
 """
 
 from __future__ import annotations
@@ -10,9 +14,28 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from curate.records import Sample
+from curate.registry import Spec
+
+Stage = Literal["document", "producer", "sample"]
+
+
+class StepSpec(Spec):
+    """A step's recipe block. Class variables say where the step may stand in a recipe:
+
+    * ``stage``: ``document`` steps see raw documents (before the component's producer),
+      the one ``producer`` per component turns documents into L-token samples, ``sample``
+      steps come after it, in a component or in the set-level ``steps``;
+    * ``selects``: the step can cut a pool down to ``n_samples`` (needed when pool_size > n_samples);
+    * ``self_generated``: the samples are the model's own text (labels and the card say so).
+    """
+
+    type: str
+    stage: ClassVar[Stage] = "sample"
+    selects: ClassVar[bool] = False
+    self_generated: ClassVar[bool] = False
 
 
 @dataclass

@@ -2,27 +2,19 @@
 
     steps:
       - {type: perplexity_filter, drop_top: 0.2}   # drop the 20 % highest-perplexity generations
-      - {type: dedup, threshold: 0.8}             # MinHash-LSH near-duplicates on word 3-grams
+      - {type: dedup, threshold: 0.8}             # MinHash near-duplicates on word 3-grams
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from curate.records import Sample
-from curate.steps.base import Filter, Step
-
-
-def rank_drop(values: list[float], drop_top: float, drop_bottom: float = 0.0) -> tuple[set[int], set[int]]:
-    """Indices to drop: the ``drop_top`` fraction with the highest values and ``drop_bottom`` with
-    the lowest (floor of the fraction, ties broken by index so the result is deterministic)."""
-    n = len(values)
-    order = sorted(range(n), key=lambda i: (values[i], i))
-    n_top, n_bot = math.floor(n * drop_top + 1e-9), math.floor(n * drop_bottom + 1e-9)
-    top = set(order[n - n_top:]) if n_top else set()
-    bottom = set(order[:n_bot]) if n_bot else set()
-    return top, bottom - top
+from curate.steps.base import Filter, Stage, Step, StepSpec
+from curate.steps.select import drop_count, rank_select
 
 
 def ensure_ppl(samples: list[Sample], ctx: Any) -> list[float]:
@@ -54,12 +46,17 @@ class PerplexityFilter(Step):
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
         values = ensure_ppl(samples, ctx)
-        top, bottom = rank_drop(values, self.spec.drop_top, self.spec.drop_bottom)
-        self.stats.drop(f"ppl_top_{round(self.spec.drop_top * 100)}pct", len(top))
-        self.stats.drop(f"ppl_bottom_{round(self.spec.drop_bottom * 100)}pct", len(bottom))
-        if top:
-            self.stats.extra["ppl_threshold"] = min(values[i] for i in top)
-        return [s for i, s in enumerate(samples) if i not in top and i not in bottom]
+        real = sum(1 for v in values if not math.isnan(v))
+        # The shared rule (curate.steps.select): floor(n * fraction) of the n real perplexities
+        # at each end; a NaN perplexity (nothing predicted) is dropped as nan_score.
+        sel = rank_select(values, drop_high=drop_count(real, self.spec.drop_top),
+                          drop_low=drop_count(real, self.spec.drop_bottom))
+        sel.count_nan(self.stats)
+        self.stats.drop(f"ppl_top_{round(self.spec.drop_top * 100)}pct", len(sel.high))
+        self.stats.drop(f"ppl_bottom_{round(self.spec.drop_bottom * 100)}pct", len(sel.low))
+        if sel.high:
+            self.stats.extra["ppl_threshold"] = min(values[i] for i in sel.high)
+        return [samples[i] for i in sel.kept]
 
 
 class LengthFilter(Filter):
@@ -79,8 +76,11 @@ class LengthFilter(Filter):
 
 
 class DedupFilter(Step):
-    """Near-duplicate removal with datasketch's MinHashLSH over word n-gram shingles: a sample is
-    dropped when its estimated Jaccard with an earlier kept sample exceeds ``threshold``."""
+    """Near-duplicate removal: a sample is dropped when it is a near-duplicate of an earlier kept
+    one, by the same MinHasher and the same pair rule as the ``diversity`` scorer's
+    ``near_dups`` (:func:`curate.scoring.minhash.near_duplicates`: MinHash-LSH candidates over
+    word ``ngram``-grams whose estimated Jaccard is >= ``threshold``). So a set deduplicated at
+    0.8 reports no near-duplicate pair at 0.8."""
 
     kind = "filter"
 
@@ -89,22 +89,12 @@ class DedupFilter(Step):
         self.spec = spec
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
-        from datasketch import MinHash, MinHashLSH
+        from curate.scoring.minhash import MinHasher, dedup_keep
 
-        from curate.scoring.functional import ngrams, words
-
-        lsh = MinHashLSH(threshold=self.spec.threshold, num_perm=self.spec.num_perm)
-        out = []
-        for i, s in enumerate(samples):
-            shingles = {" ".join(g) for g in ngrams(words(s.text), self.spec.ngram)} or {s.text}
-            m = MinHash(num_perm=self.spec.num_perm, seed=1)
-            m.update_batch([g.encode() for g in shingles])
-            if lsh.query(m):
-                self.stats.drop("near_duplicate")
-                continue
-            lsh.insert(str(i), m)
-            out.append(s)
-        return out
+        hasher = MinHasher(n=self.spec.ngram, num_perm=self.spec.num_perm)
+        keep = dedup_keep(hasher.signatures(s.text for s in samples), hasher, self.spec.threshold)
+        self.stats.drop("near_duplicate", len(samples) - len(keep))
+        return [samples[i] for i in keep]
 
 
 class QualityFilter(Filter):
@@ -143,3 +133,41 @@ class QualityFilter(Filter):
             if not ok:
                 return f"{name}:{reason or 'rejected'}"
         return True
+
+
+# --------------------------------------------------------------------------- recipe blocks
+class PerplexityFilterSpec(StepSpec):
+    """Drop floor(n * ``drop_top``) highest-perplexity samples (Ji et al. 2024: 20 %) and floor(n *
+    ``drop_bottom``) lowest; NaN perplexities are dropped as ``nan_score`` (curate.steps.select)."""
+
+    type: Literal["perplexity_filter"]
+    drop_top: float = Field(default=0.2, ge=0, lt=1)
+    drop_bottom: float = Field(default=0.0, ge=0, lt=1)
+
+
+class LengthFilterSpec(StepSpec):
+    """Drop documents shorter than ``min_chars`` / ``min_words`` (before sampling)."""
+
+    type: Literal["length_filter"]
+    min_chars: int = Field(default=0, ge=0)
+    min_words: int = Field(default=0, ge=0)
+    max_chars: int | None = Field(default=None, gt=0)
+    stage: ClassVar[Stage] = "document"
+
+
+class DedupSpec(StepSpec):
+    """Drop near-duplicate samples: estimated Jaccard of word ``ngram``-grams >= ``threshold``
+    (the same rule as the diversity scorer's ``near_dups``)."""
+
+    type: Literal["dedup"]
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    ngram: int = Field(default=3, ge=1)
+    num_perm: int = Field(default=128, ge=16)
+
+
+class QualityFilterSpec(StepSpec):
+    """datatrove document filters (Gopher quality/repetition, FineWeb, C4) on raw documents."""
+
+    type: Literal["quality_filter"]
+    filters: list[Literal["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]] = ["gopher_quality"]
+    stage: ClassVar[Stage] = "document"

@@ -1,10 +1,11 @@
 """Producer steps: documents -> exactly-L-token samples.
 
-``SampleStep`` cuts windows or packs blocks (curate.sampling); ``GenerateStep`` lets the model
-write its own calibration text (Ji et al. 2024, "Beware of Calibration Data for Pruning Large
-Language Models", §4: prefixes of 1-4 tokens from source documents, nucleus sampling with top-p
-0.95, top-k 50, temperature 0.6-0.8 and repetition penalty 1.2; Williams et al. 2024,
-self-calibration: from the start token alone with a temperature schedule).
+``SampleStep`` cuts windows or packs blocks with a sampler of :data:`curate.sampling.SAMPLERS`;
+``GenerateStep`` lets the model write its own calibration text with a backend of
+:data:`curate.generation.GENERATION_BACKENDS` (Ji et al. 2024, "Beware of Calibration Data for
+Pruning Large Language Models", §4: prefixes of 1-4 tokens from source documents, nucleus
+sampling with top-p 0.95, top-k 50, temperature 0.6-0.8 and repetition penalty 1.2; Williams et
+al. 2024, self-calibration: from the start token alone with a temperature schedule).
 
     components:
       - source: {type: bundled, name: wikipedia}
@@ -17,12 +18,81 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curate.errors import SourceError
 from curate.records import Sample
-from curate.sampling import make_tokenize, packing, random_windows
-from curate.steps.base import Step
+from curate.sampling import SAMPLERS, make_tokenize
+from curate.steps.base import Stage, Step, StepSpec
+
+
+class SampleSpec(StepSpec):
+    """Turn documents into L-token samples with a registered sampler (``random_windows``, the
+    Wanda/SparseGPT convention, or ``packing``); other keys are the sampler's parameters."""
+
+    model_config = ConfigDict(extra="allow")  # the sampler's parameters, checked by its class
+    type: Literal["sample"]
+    method: str = "random_windows"
+    oversample: float = Field(default=1.0, ge=1.0)
+    stage: ClassVar[Stage] = "producer"
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return SAMPLERS.check_name(v)
+
+    @model_validator(mode="after")
+    def _params(self):
+        try:  # a misspelled sampler parameter fails here, at load, in one line
+            self.sampler()
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            what = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
+            raise ValueError(f"sampler '{self.method}': {what} '{where}'") from None
+        return self
+
+    def sampler(self):
+        """The sampler with its parameters from this block."""
+        return SAMPLERS.get(self.method).model_validate(self.model_extra or {})
+
+
+class GenerateSpec(StepSpec):
+    """Self-generation from k-token prefixes (Ji et al. 2024) or from the start token
+    (self-calibration, Williams et al. 2024) with a registered generation backend."""
+
+    type: Literal["generate"]
+    prefix_tokens: int | list[int] = Field(default=4)  # k, or [k_min, k_max] drawn per sample
+    temperature: float | None = Field(default=0.8, gt=0)
+    # Linear temperature schedule over generated positions (Williams et al. 2024):
+    # [t_start, t_end]; overrides ``temperature`` when given.
+    temperature_schedule: tuple[float, float] | None = None
+    schedule_tokens: int | None = Field(default=None, gt=0)  # n of the schedule; default: all
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    top_k: int | None = Field(default=50, ge=0)
+    repetition_penalty: float = Field(default=1.2, gt=0)
+    oversample: float = Field(default=1.0, ge=1.0)
+    backend: str = "transformers"  # a name of curate.generation.GENERATION_BACKENDS
+    batch_size: int | None = Field(default=None, gt=0)
+    stage: ClassVar[Stage] = "producer"
+    self_generated: ClassVar[bool] = True
+
+    @field_validator("prefix_tokens")
+    @classmethod
+    def _prefix(cls, v):
+        vals = [v] if isinstance(v, int) else list(v)
+        if len(vals) not in (1, 2) or any(k < 0 or k > 1024 for k in vals) or vals != sorted(vals):
+            raise ValueError("prefix_tokens must be k or [k_min, k_max] with 0 <= k <= 1024")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        from curate.generation import GENERATION_BACKENDS
+
+        return GENERATION_BACKENDS.check_name(v)
 
 
 class Producer(Step):
@@ -30,7 +100,7 @@ class Producer(Step):
 
     kind = "producer"
 
-    def __init__(self, spec, target: int, seq_len: int, seed: int, source_name: str):
+    def __init__(self, spec, target: int, seq_len: int, seed: int, source_name: str, **_):
         super().__init__(name=f"{spec.type}:{source_name}")
         self.spec, self.target, self.seq_len, self.seed, self.source_name = spec, target, seq_len, seed, source_name
 
@@ -45,14 +115,10 @@ class SampleStep(Producer):
     kind = "sampler"
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
-        tok = ctx.tokenizer
         rng = random.Random(f"{self.seed}:{self.source_name}:sample")
-        decode = lambda ids: tok.decode(ids)  # noqa: E731
-        if self.spec.method == "random_windows":
-            return random_windows(samples, make_tokenize(tok), self.n_out, self.seq_len, rng, decode,
-                                  self.source_name, ctx.progress)
-        return packing(samples, make_tokenize(tok), self.n_out, self.seq_len, rng, tok.eos_token_id, decode,
-                       self.source_name, ctx.progress)
+        return self.spec.sampler().draw(samples, n=self.n_out, seq_len=self.seq_len, rng=rng,
+                                        tokenizer=ctx.tokenizer, source_name=self.source_name,
+                                        progress=ctx.progress)
 
 
 def draw_prefixes(docs: list[Sample], tokenize, n: int, k_range: tuple[int, int], rng: random.Random,
@@ -106,11 +172,8 @@ class GenerateStep(Producer):
                              repetition_penalty=spec.repetition_penalty,
                              temperature_schedule=tuple(spec.temperature_schedule) if spec.temperature_schedule else None,
                              schedule_tokens=spec.schedule_tokens)
-        bs = spec.batch_size or ctx.batch_size
-        if spec.backend == "vllm":
-            backend = GENERATION_BACKENDS.get("vllm")(ctx.model_info.path, tok, seed=self.seed)
-        else:
-            backend = GENERATION_BACKENDS.get("transformers")(ctx.model, tok, batch_size=bs)
+        backend = GENERATION_BACKENDS.get(spec.backend).from_context(
+            ctx, seed=self.seed, batch_size=spec.batch_size or ctx.batch_size)
         prompts = [p for _, p in pairs]
         cont = backend.generate(prompts, [self.seq_len - len(p) for p in prompts], cfg, seed=self.seed,
                                 progress=ctx.progress)

@@ -36,11 +36,12 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from curate.recipe import apportion
+from pydantic import Field
+
 from curate.records import Sample
-from curate.steps.base import Step
+from curate.steps.base import Step, StepSpec
 
 
 class Aggregation:
@@ -107,6 +108,9 @@ def strata_of(values: Sequence[float], k: int) -> list[int]:
 
 def cell_quotas(cells: Sequence[tuple[Hashable, int]], n: int, k: int) -> dict[tuple[Hashable, int], int]:
     """Slots per (group, stratum): equal over groups, then over strata; capped by availability."""
+    # The recipe's component apportionment; imported here because the recipe imports this step.
+    from curate.recipe import apportion
+
     avail = Counter(cells)
     groups = sorted({g for g, _ in cells}, key=str)
     if n > len(cells):
@@ -205,6 +209,18 @@ def igsp_select(texts: Sequence[str], ppl: Sequence[float], groups: Sequence[Has
                               for (g, s) in sorted(quotas, key=str) if quotas[(g, s)]},
     }
     return picked, info
+
+
+class IGSPSpec(StepSpec):
+    """Recipe block of IGSP selection (set-level ``steps``, over a pool of pool_size samples)."""
+
+    type: Literal["igsp"]
+    n: int | None = Field(default=None, gt=0)
+    ngram: int = Field(default=4, ge=1)
+    strata: int = Field(default=4, ge=1)
+    balance_by: Literal["perplexity"] = "perplexity"
+    group_by: Literal["source", "none"] = "source"
+    selects: ClassVar[bool] = True
 
 
 class IGSPStep(Step):

@@ -90,20 +90,20 @@ def test_heldout_perplexity_wanda_sparsegpt_far_below_magnitude(smollm):
     """16 x 256 calibration tokens (CI-sized; the 32 x 512 figures of the issue come from
     benchmarks/prune_speed.py and are in benchmarks/NOTES.md), 50 % unstructured; held-out
     Wikipedia windows never calibrated on."""
-    from prune_speed import perplexity, wiki_windows
+    from prune_speed import wiki_windows
 
+    from curate.evaluate.perplexity import perplexity
     from prune_backend import PruneConfig, prune_model
 
     model, tok, _ = smollm
     ids = wiki_windows(tok, 16, 256, heldout=False)
     held = wiki_windows(tok, 4, 512, heldout=True)
     dense_state = {k: v.clone() for k, v in model.state_dict().items()}
-    dev = torch.device("cpu")
-    ppl = {"dense": perplexity(model, held, dev)}
+    ppl = {"dense": perplexity(model, held, batch_size=4)}
     for method in ("magnitude", "wanda", "sparsegpt"):
         model.load_state_dict(dense_state)
         prune_model(model, ids, PruneConfig(method=method, sparsity=0.5), progress=False)
-        ppl[method] = perplexity(model, held, dev)
+        ppl[method] = perplexity(model, held, batch_size=4)
     model.load_state_dict(dense_state)
     print(ppl)
     assert ppl["dense"] < ppl["sparsegpt"] and ppl["dense"] < ppl["wanda"]

@@ -115,6 +115,16 @@ def test_near_duplicates_found():
     assert d[0] == [1, 3] and d[2] == []
 
 
+def test_dedup_keep_is_greedy_in_order_and_leaves_no_pair():
+    base = " ".join(f"t{i}" for i in range(100))
+    texts = ["", base, "", base + " tail", " ".join(f"u{i}" for i in range(100)), base.replace("t50", "x")]
+    h = M.MinHasher(num_perm=128)
+    sigs = h.signatures(texts)
+    keep = M.dedup_keep(sigs, h, threshold=0.8)
+    assert keep == [0, 1, 2, 4]  # the first of each group stays; empty texts are never duplicates
+    assert all(d == [] for d in M.near_duplicates(sigs[keep], h, threshold=0.8))
+
+
 def test_executors_are_configured_not_guessed():
     from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 

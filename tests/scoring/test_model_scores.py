@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from curate.errors import CurateError
-from curate.models import tiny_llama
 from curate.scoring import compute_model_scores
 
 
@@ -33,8 +32,11 @@ def reference_scores(model, seq: torch.Tensor, k: float) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def model():
-    return tiny_llama(vocab_size=128, seed=3)
+def model(tiny_lm):
+    return tiny_lm[0]  # 2-layer random Llama, vocabulary V = 259
+
+
+V = 259
 
 
 def _check(out, refs, i):
@@ -46,9 +48,9 @@ def _check(out, refs, i):
 @pytest.mark.parametrize("k", [0.2, 0.5])
 def test_matches_raw_logits_fixed_length(model, k):
     g = torch.Generator().manual_seed(1)
-    ids = torch.randint(3, 128, (6, 24), generator=g)
+    ids = torch.randint(3, V, (6, 24), generator=g)
     # A tiny chunk budget forces several lm_head chunks per batch.
-    out = compute_model_scores(model, ids, k=k, batch_size=4, progress=False, chunk_bytes=128 * 4 * 4 * 10)
+    out = compute_model_scores(model, ids, k=k, batch_size=4, progress=False, chunk_bytes=10 * 4 * V * 4)
     assert set(out) == {"ppl", "min_k", "min_k_pp", "entropy"}
     assert all(v.shape == (6,) and v.dtype == torch.float32 for v in out.values())
     for i in range(6):
@@ -57,7 +59,7 @@ def test_matches_raw_logits_fixed_length(model, k):
 
 def test_variable_lengths_keep_input_order(model):
     g = torch.Generator().manual_seed(2)
-    seqs = [torch.randint(3, 128, (n,), generator=g) for n in (5, 30, 2, 17, 30, 9)]
+    seqs = [torch.randint(3, V, (n,), generator=g) for n in (5, 30, 2, 17, 30, 9)]
     out = compute_model_scores(model, seqs, k=0.5, batch_size=3, progress=False)
     for i, s in enumerate(seqs):
         _check(out, reference_scores(model, s, 0.5), i)
@@ -68,7 +70,7 @@ def test_variable_lengths_keep_input_order(model):
 
 def test_attention_mask_left_padding(model):
     g = torch.Generator().manual_seed(4)
-    a, b = torch.randint(3, 128, (12,), generator=g), torch.randint(3, 128, (7,), generator=g)
+    a, b = torch.randint(3, V, (12,), generator=g), torch.randint(3, V, (7,), generator=g)
     ids = torch.zeros(2, 12, dtype=torch.long)
     mask = torch.zeros(2, 12, dtype=torch.long)
     ids[0], mask[0] = a, 1
@@ -83,9 +85,9 @@ def test_one_forward_per_batch_and_lm_head_only_in_chunks(model):
     h1 = model.model.register_forward_hook(lambda m, i, o: calls.append(1))
     h2 = model.lm_head.register_forward_hook(lambda m, i, o: head_rows.append(tuple(o.shape)))
     try:
-        ids = torch.randint(3, 128, (10, 16))
+        ids = torch.randint(3, V, (10, 16))
         rows_per_chunk = 20
-        compute_model_scores(model, ids, batch_size=4, progress=False, chunk_bytes=rows_per_chunk * 4 * 128 * 4)
+        compute_model_scores(model, ids, batch_size=4, progress=False, chunk_bytes=rows_per_chunk * 4 * V * 4)
     finally:
         h1.remove()
         h2.remove()
@@ -95,7 +97,7 @@ def test_one_forward_per_batch_and_lm_head_only_in_chunks(model):
 
 
 def test_ppl_only_skips_moments_but_agrees(model):
-    ids = torch.randint(3, 128, (3, 20))
+    ids = torch.randint(3, V, (3, 20))
     full = compute_model_scores(model, ids, progress=False)
     fast = compute_model_scores(model, ids, scores=("ppl", "min_k"), progress=False)
     assert torch.allclose(full["ppl"], fast["ppl"], rtol=1e-5)
@@ -112,7 +114,7 @@ def test_rejects_unknown_score_and_bad_k(model):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(model):
-    ids = torch.randint(3, 128, (4, 32))
+    ids = torch.randint(3, V, (4, 32))
     cpu = compute_model_scores(model, ids, progress=False)
     gpu = compute_model_scores(model.to("cuda"), ids, progress=False)
     model.to("cpu")

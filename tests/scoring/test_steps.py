@@ -9,7 +9,6 @@ import torch
 
 from curate.context import RunContext
 from curate.errors import CurateError
-from curate.models import tiny_llama
 from curate.records import Sample
 from curate.scoring import SCORERS, build_scorer, compute_model_scores
 
@@ -22,8 +21,8 @@ class CharTokenizer:
 
 
 @pytest.fixture(scope="module")
-def ctx():
-    return RunContext.from_objects(tiny_llama(vocab_size=128, seed=5), CharTokenizer(), batch_size=2, progress=False)
+def ctx(tiny_lm):
+    return RunContext.from_objects(tiny_lm[0], CharTokenizer(), batch_size=2, progress=False)
 
 
 def test_registry_has_the_promised_names():
@@ -52,7 +51,7 @@ def test_min_k_pp_step_scores_ids_and_text_and_selects(ctx):
     # Scores equal the library function on the same ids (text tokenized with ctx.tokenizer).
     ids = [s.input_ids for s in with_ids] + CharTokenizer()([s.text for s in text_only])["input_ids"]
     ref = compute_model_scores(ctx.model, ids, scores=("min_k_pp",), k=0.5, progress=False)["min_k_pp"]
-    assert [s.scores["min_k_pp"] for s in samples] == pytest.approx(ref.tolist(), rel=1e-6)
+    assert [s.scores["min_k_pp"] for s in samples] == pytest.approx(ref.tolist(), rel=1e-5)  # fp32, other batching
     # keep=highest, fraction=0.5: the top 3 of 6 survive, the rest are counted with a reason.
     top = sorted(ref.tolist(), reverse=True)[:3]
     assert sorted(s.scores["min_k_pp"] for s in kept) == pytest.approx(sorted(top))

@@ -86,3 +86,18 @@ def test_get_source_unknown_name_suggests():
 
     with pytest.raises(CurateError, match="did you mean 'wikipedia'"):
         get_source("wikipedai")
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_source_names_what_it_is_and_claims_no_hub_dataset(name):
+    src = get_source(name)
+    prov = src.provenance()
+    assert src.hub_id is None and src.card_info()["hub_id"] is None
+    assert prov["package"] and prov["version"] and prov["url"].startswith("http") and prov["package_license"]
+    assert prov["origin"] and prov["license"] == src.license
+
+
+def test_package_metadata_of_a_missing_package_is_empty_not_an_error():
+    from curate.sources.bundled import package_metadata
+
+    assert package_metadata("no-such-distribution-xyz") == {"version": None, "package_license": None, "url": None}

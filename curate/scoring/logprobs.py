@@ -1,0 +1,128 @@
+"""The token log-prob kernel: every per-token model quantity in curate comes from here.
+
+    from curate.scoring.logprobs import token_logprobs
+    out = token_logprobs(model, input_ids, attention_mask)   # input_ids (B, T), mask (B, T) or None
+    out["token_logp"]        # (M,) log p(x_{t+1} | x_<=t) of the M real predicted tokens, row-major
+    out["valid"]             # (B, T-1) bool: which (row, position) pairs those M values belong to
+    token_logprobs(model, ids, moments=True)["sigma"]   # + mu, sigma, entropy (Min-K%++, entropy)
+
+Callers: the model scores (:mod:`curate.scoring.model_scores`: ppl, Min-K%, Min-K%++, entropy),
+through them the perplexity filter and IGSP, evaluation perplexity
+(:mod:`curate.evaluate.perplexity`) and the benchmarks (which use the evaluation perplexity).
+
+How it stays cheap:
+
+1. the model's *base* (``model.get_decoder()``: embeddings, decoder layers, final norm) runs
+   once and returns hidden states (B, T, C); the (B, T, V) logits tensor is never built (for
+   SmolLM2, 8 x 512 fp32 logits alone are 805 MB);
+2. only positions ``t`` where both ``x_t`` and ``x_{t+1}`` are real tokens are gathered, (M, C),
+   and ``lm_head`` runs on them ``rows`` at a time, (m, V) fp32 per chunk;
+3. the final logit soft-cap of models that have one (Gemma 2: ``config.final_logit_softcapping``,
+   ``logits = cap * tanh(logits / cap)``) is applied per chunk, as the model's own forward does.
+
+Padding: ``attention_mask`` marks the real tokens; left and right padding both work, and the
+position ids count real tokens only (``cumsum(mask) - 1``), so a padded row scores exactly as
+the same tokens alone (a plain forward would shift the positions of a left-padded row).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from curate.errors import CurateError
+
+# Bytes for the (m, V) fp32 buffers of one lm_head chunk (logits, log-probs, p, centred
+# log-probs: ~4 copies when moments are needed): 256 MB -> m = 325 positions for a 49k vocabulary,
+# large enough for an efficient matmul.
+DEFAULT_CHUNK_BYTES = 256 * 2**20
+
+
+def split_head(model) -> tuple[torch.nn.Module, torch.nn.Module, float | None]:
+    """(base decoder returning hidden states, lm_head, final logit soft-cap or None) of a causal LM."""
+    base = model.get_decoder() if hasattr(model, "get_decoder") else getattr(model, "model", None)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if base is None or head is None or base is model:
+        raise CurateError(f"cannot split {type(model).__name__} into a base model and an lm_head",
+                          hint="use a *ForCausalLM model")
+    cap = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2/3 cap their logits
+    return base, head, cap
+
+
+def rows_per_chunk(vocab: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Positions per lm_head chunk: ~4 fp32 (m, V) buffers live at once."""
+    return max(1, chunk_bytes // (4 * vocab * 4))
+
+
+def head_logprobs(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module, cap: float | None = None,
+                  *, moments: bool = False, rows: int = 256) -> dict[str, torch.Tensor]:
+    """Per-position statistics from hidden states (M, C) and next tokens (M,), ``rows`` at a time.
+
+    Returns (M,) fp32 tensors on the hidden states' device: ``token_logp`` always; with
+    ``moments`` also ``mu`` (E_p[log p]), ``sigma`` (sqrt Var_p[log p], the Min-K%++ normaliser)
+    and ``entropy`` (-mu), from the same chunk of logits.
+    """
+    from curate.scoring import functional as F
+
+    parts: dict[str, list[torch.Tensor]] = {}
+    for c0 in range(0, hidden.shape[0], rows):
+        logits = head(hidden[c0:c0 + rows]).float()  # (m, V)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        tgt = targets[c0:c0 + rows]  # (m,)
+        if moments:
+            stats = F.token_stats(logits, tgt)
+        else:  # log p(target) only: logsumexp + gather, no (m, V) temporaries
+            stats = {"token_logp": logits.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)}
+        for key, value in stats.items():
+            parts.setdefault(key, []).append(value)
+        del logits
+    if not parts:  # nothing predicted
+        keys = ("token_logp", "mu", "sigma", "entropy") if moments else ("token_logp",)
+        return {k: hidden.new_zeros(0, dtype=torch.float32) for k in keys}
+    return {key: torch.cat(v) for key, v in parts.items()}
+
+
+@torch.inference_mode()
+def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
+                   moments: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict[str, torch.Tensor]:
+    """Log-probs (and optionally distribution moments) of every real next token of a batch.
+
+    ``input_ids`` (B, T) LongTensor; ``attention_mask`` (B, T) with 1 on real tokens (None: all
+    real). Returns ``valid`` (B, T-1) bool on the CPU -- position t of row b predicts a real token
+    from a real token -- and (M,) fp32 CPU tensors in row-major order of ``valid``:
+    ``token_logp`` and, with ``moments``, ``mu``, ``sigma``, ``entropy``. Split per row with
+    ``out["token_logp"].split(out["valid"].sum(1).tolist())``.
+    """
+    if input_ids.dim() != 2:
+        raise CurateError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
+    B, T = input_ids.shape
+    base, head, cap = split_head(model)
+    device = next(model.parameters()).device
+    ids = input_ids.long().to(device)
+    if attention_mask is None:
+        mask = torch.ones(B, T, dtype=torch.bool)
+    else:
+        mask = torch.as_tensor(attention_mask).bool().cpu()
+        if mask.shape != input_ids.shape:
+            raise CurateError(f"attention_mask shape {tuple(mask.shape)} differs from input_ids {tuple(input_ids.shape)}")
+    valid = mask[:, :-1] & mask[:, 1:]  # (B, T-1)
+    if T < 2 or not bool(valid.any()):
+        empty = torch.zeros(0, dtype=torch.float32)
+        keys = ("token_logp", "mu", "sigma", "entropy") if moments else ("token_logp",)
+        return {"valid": valid, **{k: empty for k in keys}}
+    kwargs = {}
+    if not bool(mask.all()):
+        # Padding: attend to real tokens only, and number positions by real tokens seen so far.
+        kwargs["attention_mask"] = mask.long().to(device)
+        kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp_min(0).to(device)
+    # All real (the usual case) -> no mask: SDPA takes its pure causal fast path.
+    hidden = base(input_ids=ids, use_cache=False, **kwargs).last_hidden_state  # (B, T, C)
+    v = valid.to(device)
+    h = hidden[:, :-1][v]  # (M, C)
+    targets = ids[:, 1:][v]  # (M,)
+    del hidden
+    stats = head_logprobs(h, targets, head, cap, moments=moments, rows=rows_per_chunk(head.weight.shape[0], chunk_bytes))
+    return {"valid": valid, **{k: t.cpu() for k, t in stats.items()}}
+
+
+__all__ = ["DEFAULT_CHUNK_BYTES", "head_logprobs", "rows_per_chunk", "split_head", "token_logprobs"]
