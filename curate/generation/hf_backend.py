@@ -210,7 +210,7 @@ class TransformersBackend:
 
     @classmethod
     def from_context(cls, ctx, *, seed: int, batch_size: int) -> TransformersBackend:
-        """The run's loaded model; batches are seeded in :meth:`generate`."""
+        """The run's loaded model; rows are seeded in :meth:`generate`."""
         return cls(ctx.model, ctx.tokenizer, batch_size=batch_size)
 
     def generate(self, prompts: list[list[int]], max_new_tokens: list[int], cfg: SamplingConfig, seed: int,
