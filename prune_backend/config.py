@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -80,6 +80,12 @@ class PruneConfig(BaseModel):
     percdamp: float = Field(0.01, gt=0, description="SparseGPT dampening, a fraction of mean(diag H)")
     device: str | None = Field(None, description="compute device (default: cuda if available, else cpu)")
     batch_size: int = Field(8, ge=1, description="calibration sequences per forward")
+    # SparseGPT speed knobs (results equal up to fp32 summation order): X^T X from fp16/bf16
+    # CUDA inputs on tensor cores with fp32 accumulation unless hessian_fp32; the column loop
+    # "eager" (Python), "graph" (CUDA graph per block) or "auto" (graph on CUDA).
+    hessian_fp32: bool = Field(False, description="SparseGPT: accumulate X^T X from fp32 inputs (exact path)")
+    sparsegpt_solver: Literal["auto", "eager", "graph"] = Field(
+        "auto", description="SparseGPT column loop: eager, graph (CUDA graph per block) or auto (graph on CUDA)")
 
     def __init__(self, **data: Any):
         try:

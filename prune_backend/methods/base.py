@@ -44,20 +44,31 @@ class LinearStats:
         st.add(x, hessian=hessian, nseq=nseq)
         return st
 
-    def add(self, x: torch.Tensor, *, hessian: bool = False, nseq: int = 1) -> None:
-        """Accumulate a batch of inputs ``x`` (..., in)."""
-        x = x.reshape(-1, x.shape[-1]).float()  # (T, in)
+    def add(self, x: torch.Tensor, *, hessian: bool = False, nseq: int = 1, hessian_fp32: bool = True) -> None:
+        """Accumulate a batch of inputs ``x`` (..., in).
+
+        ``hessian_fp32=False`` lets fp16/bf16 CUDA inputs form X^T X on tensor cores with fp32
+        accumulation (each product of two 16-bit numbers is exact in fp32; only the order of
+        the fp32 sums differs) instead of converting X to fp32 first.
+        """
+        x = x.reshape(-1, x.shape[-1])  # (T, in)
+        low = not hessian_fp32 and x.is_cuda and x.dtype in (torch.float16, torch.bfloat16)
+        if not low:
+            x = x.float()
         if self.sum is None:
             cols = x.shape[1]
             self.sum = torch.zeros(cols, device=x.device)
             self.sumsq = torch.zeros(cols, device=x.device)
             if hessian:
                 self.hessian = torch.zeros(cols, cols, device=x.device)
-        self.sum += x.sum(0)
-        self.sumsq += torch.linalg.vector_norm(x, dim=0).square_()
+        self.sum += x.sum(0, dtype=torch.float32)
+        self.sumsq += torch.linalg.vector_norm(x, dim=0, dtype=torch.float32).square_()
         if self.hessian is not None:
             # X^T X as one GEMM over all tokens of the batch: (in, T) @ (T, in).
-            self.hessian.addmm_(x.t(), x)
+            if low:
+                self.hessian += torch.mm(x.t(), x, out_dtype=torch.float32)
+            else:
+                self.hessian.addmm_(x.t(), x)
         self.ntokens += x.shape[0]
         self.nseq += nseq
 

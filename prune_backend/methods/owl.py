@@ -19,16 +19,25 @@ Recipe block::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
 
-def outlier_ratio(scores: Sequence[torch.Tensor], m: float = 5.0) -> float:
-    """Fraction (in %) of entries, over all ``scores`` of one layer, above ``m`` x their mean."""
-    total = sum(s.numel() for s in scores)
-    mean = sum(float(s.double().sum()) for s in scores) / total
-    count = sum(int((s > mean * m).sum()) for s in scores)
+def outlier_ratio(scores: Sequence[torch.Tensor] | Callable[[], Iterable[torch.Tensor]], m: float = 5.0) -> float:
+    """Fraction (in %) of entries, over all ``scores`` of one layer, above ``m`` x their mean.
+
+    ``scores`` may be a callable that returns a fresh iterable of the scores: it is read twice
+    (sum, then count), so a caller can make each linear's score on the fly and at most one
+    (out, in) score is alive at a time instead of a whole layer's.
+    """
+    fresh = scores if callable(scores) else (lambda: scores)
+    total, acc = 0, 0.0
+    for s in fresh():
+        total += s.numel()
+        acc += float(s.sum(dtype=torch.float64))
+    threshold = acc / total * m
+    count = sum(int((s > threshold).sum()) for s in fresh())
     return 100.0 * count / total
 
 
