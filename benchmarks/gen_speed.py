@@ -83,7 +83,8 @@ def build_model(args):
     if args.smoke or args.llama7b:
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        from curate.models import tiny_tokenizer
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from tiny_models import tiny_tokenizer  # the tests' byte-level tokenizer
 
         if args.smoke:
             cfg = LlamaConfig(vocab_size=259, hidden_size=64, intermediate_size=128, num_hidden_layers=2,

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 import prune_backend.sequential as seq
-from curate.models import decoder_layers, tiny_llama
+from tiny_models import tiny_llama
+
+from prune_backend.layers import decoder_layers
 from prune_backend import PruneConfig, prune_model
 from prune_backend.methods.owl import outlier_ratio, owl_sparsities
 from prune_backend.methods.wanda import wanda_score
