@@ -89,6 +89,14 @@ def make_step(spec, *, target: int, seq_len: int, seed: int, source_name: str) -
         from curate.strategies.igsp import IGSPStep
 
         return IGSPStep(spec, target=target, seed=seed)
+    if t == "cola":
+        from curate.strategies.cola import ColaStep
+
+        return ColaStep(spec, target=target, seed=seed)
+    if t == "zipcal":
+        from curate.strategies.zipcal import ZipCalStep
+
+        return ZipCalStep(spec, target=target, seed=seed)
     raise CurateError(f"unknown step type '{t}'")  # pragma: no cover - the schema forbids it
 
 

@@ -188,12 +188,31 @@ class IGSPStep(Strict):
     group_by: Literal["source", "none"] = "source"
 
 
+class ColaStep(Strict):
+    """COLA-style selection (He et al. 2025): k-means on mean-pooled hidden states, one
+    representative per cluster (curate/strategies/cola.py)."""
+
+    type: Literal["cola"]
+    n: int | None = Field(default=None, gt=0)
+    layer: Literal["last", "middle"] = "middle"
+    normalize: bool = True
+
+
+class ZipCalStep(Strict):
+    """ZipCal-style model-free selection (Monaco et al. 2026): greedy word-type coverage
+    (curate/strategies/zipcal.py)."""
+
+    type: Literal["zipcal"]
+    n: int | None = Field(default=None, gt=0)
+
+
 StepSpec = Annotated[
     SampleStep | GenerateStep | PerplexityFilterStep | LengthFilterStep | DedupStep | QualityFilterStep
-    | ScoreStep | SelectStep | IGSPStep,
+    | ScoreStep | SelectStep | IGSPStep | ColaStep | ZipCalStep,
     Field(discriminator="type"),
 ]
 PRODUCERS = ("sample", "generate")
+SELECTORS = ("select", "igsp", "cola", "zipcal")  # set-level steps that cut a pool to n_samples
 
 
 class ComponentSpec(Strict):
@@ -284,8 +303,8 @@ class Recipe(Strict):
         labels = [c.label for c in self.components]
         if len(set(labels)) != len(labels):
             raise ValueError(f"component names must be unique (got {labels}); set 'name' on each")
-        if pool > self.n_samples and not any(s.type in ("select", "igsp") for s in self.steps):
-            raise ValueError("pool_size > n_samples needs a set-level 'select' or 'igsp' step")
+        if pool > self.n_samples and not any(s.type in SELECTORS for s in self.steps):
+            raise ValueError("pool_size > n_samples needs a set-level 'select', 'igsp', 'cola' or 'zipcal' step")
         return self
 
     def component_counts(self) -> list[int]:
@@ -362,7 +381,7 @@ def _format_error(exc: ValidationError, where: str) -> str:
 
 
 _UNION_TAGS = {"bundled", "files", "hf", "sample", "generate", "perplexity_filter", "length_filter", "dedup",
-               "quality_filter", "score", "select", "igsp"}
+               "quality_filter", "score", "select", "igsp", "cola", "zipcal"}
 
 
 def parse_recipe(data: Any, where: str = "recipe", overrides: list[str] | None = None) -> Recipe:
