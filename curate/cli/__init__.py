@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "list": "curate.cli.catalog:list_cmd",
     "show": "curate.cli.catalog:show",
     "diff": "curate.cli.catalog:diff",
+    "predict": "curate.cli.predict:predict",
 }
 SHORT_HELP = {
     "build": "Build a versioned calibration set from a recipe.",
@@ -39,6 +40,7 @@ SHORT_HELP = {
     "list": "List set versions in a folder.",
     "show": "Show a set version's manifest summary.",
     "diff": "Compare two set versions.",
+    "predict": "Predict sets' retention before pruning, from stored validations.",
 }
 
 

@@ -17,7 +17,8 @@ available offline; what this step does, exactly:
   whose new types are rarer in the pool (lower mean log pool frequency), then to the lower
   index. This is the classic greedy for maximum coverage ((1 - 1/e) of the optimum).
 * **Reported**: types covered and the Zipf exponent alpha (least-squares slope of log frequency
-  on log rank over the types seen at least twice, :func:`zipf_exponent`) of the selected set
+  on log rank over the types seen at least twice,
+  :func:`curate.scoring.functional.zipf_exponent`) of the selected set
   next to the whole pool's, in the step's stats (manifest and card).
 """
 
@@ -32,23 +33,9 @@ from curate.records import Sample
 from curate.steps.base import Step
 
 
-def zipf_exponent(counts: Counter) -> float:
-    """alpha of frequency ~ rank^-alpha: minus the least-squares slope of log f on log rank,
-    over types with f >= 2 (hapaxes form a flat tail that biases the slope); NaN if < 3 such."""
-    freqs = sorted((c for c in counts.values() if c >= 2), reverse=True)
-    if len(freqs) < 3:
-        return float("nan")
-    xs = [math.log(r) for r in range(1, len(freqs) + 1)]
-    ys = [math.log(f) for f in freqs]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    return -sxy / sxx
-
-
 def zipcal_select(texts: Sequence[str], n: int) -> tuple[list[int], dict[str, Any]]:
     """Greedy maximum type coverage: (selected indices in pool order, info)."""
-    from curate.scoring.functional import words
+    from curate.scoring.functional import words, zipf_exponent
 
     if n > len(texts):
         raise ValueError(f"ZipCal needs a pool of at least n={n} samples, got {len(texts)}")
@@ -70,10 +57,10 @@ def zipcal_select(texts: Sequence[str], n: int) -> tuple[list[int], dict[str, An
         covered |= types[best]
         left.discard(best)
     picked = sorted(chosen)
-    sel_counts = Counter(w for i in picked for w in toks[i])
+    # Hapaxes (types seen once) form a flat tail that biases the slope: fit over f >= 2.
     info = {"types_covered": len(covered), "pool_types": len(pool_freq),
-            "zipf_alpha_selected": round(zipf_exponent(sel_counts), 4),
-            "zipf_alpha_pool": round(zipf_exponent(pool_freq), 4)}
+            "zipf_alpha_selected": round(zipf_exponent([w for i in picked for w in toks[i]], min_count=2), 4),
+            "zipf_alpha_pool": round(zipf_exponent([w for t in toks for w in t], min_count=2), 4)}
     return picked, info
 
 
