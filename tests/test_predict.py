@@ -6,7 +6,14 @@ import random
 import polars as pl
 import pytest
 
-from curate.predict import append_results, fit_predictor, load_predictor, read_store, recipe_of, set_features
+from curate.predict import (
+    append_results,
+    fit_predictor,
+    load_predictor,
+    read_store,
+    recipe_of,
+    set_features,
+)
 from curate.validate import TABLE_COLUMNS
 
 RECIPES = [f"r{i}" for i in range(8)]

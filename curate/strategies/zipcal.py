@@ -46,13 +46,13 @@ def zipcal_select(texts: Sequence[str], n: int) -> tuple[list[int], dict[str, An
     covered: set[str] = set()
     chosen: list[int] = []
     left = set(range(len(texts)))
-    for _ in range(n):
-        def key(i: int) -> tuple[float, float, int]:
-            new = types[i] - covered
-            rarity = sum(logf[w] for w in new) / len(new) if new else math.inf
-            return (-len(new) / max(len(toks[i]), 1), rarity, i)
+    def key(i: int, covered: set[str]) -> tuple[float, float, int]:
+        new = types[i] - covered
+        rarity = sum(logf[w] for w in new) / len(new) if new else math.inf
+        return (-len(new) / max(len(toks[i]), 1), rarity, i)
 
-        best = min(left, key=key)
+    for _ in range(n):
+        best = min(left, key=lambda i: key(i, covered))
         chosen.append(best)
         covered |= types[best]
         left.discard(best)
