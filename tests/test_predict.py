@@ -118,3 +118,43 @@ def test_cli_fit_and_error(tmp_path):
     pred = load_predictor(out)
     assert pred.n_rows == 24 and json.loads(out.with_suffix(".json").read_text())["n_recipes"] == 8
     assert main(["predict", "fit", "--store", str(tmp_path / "empty"), "--out", str(out)]) == 2
+
+
+@pytest.mark.slow  # MinHash of every bundled source's held-out split (~15 s on 2 idle cores)
+def test_features_of_real_set_folders_and_rank_cli(tmp_path, tiny_lm):
+    """A built set's features go into the store, and `curate predict rank` ranks set folders."""
+    from curate.build import build_recipe
+    from curate.cli import main
+    from curate.context import RunContext
+    from curate.predict import Predictor, _pipeline
+    from curate.recipe import parse_recipe
+
+    corpus = tmp_path / "docs.jsonl"
+    with corpus.open("w") as fh:
+        for i in range(30):
+            fh.write(json.dumps({"id": f"d{i}", "text": " ".join(f"w{(i * 7 + j) % 50}" for j in range(60))}) + "\n")
+    from curate.models import ModelInfo, tokenizer_fingerprint
+
+    m, t = tiny_lm
+    info = ModelInfo("tiny", "local", "/tiny", None, "0" * 64, tokenizer_fingerprint(t))
+    ctx = RunContext.from_objects(m, t, info, seed=0, batch_size=4, progress=False)
+    r = parse_recipe({"name": "t", "seed": 0, "seq_len": 16, "n_samples": 4,
+                      "components": [{"source": {"type": "files", "paths": [str(corpus)], "id_field": "id"}}]})
+    path = build_recipe(r, tmp_path / "out", ctx=ctx, progress=False).path
+    rows, _ = _store_rows()
+    label = rows["set"][0]
+    store = tmp_path / "store"
+    append_results(rows.filter(pl.col("set") == label), store, sets={label: str(path)})
+    (fp,) = [p.stem for p in (store / "features").glob("*.json")]
+    feats = json.loads((store / "features" / f"{fp}.json").read_text())["features"]
+    assert feats["mix:python-stdlib"] == 0.0 and "minhash:wikipedia" in feats and "log_ppl" not in feats
+    # a predictor over two of those features ranks the folder (model-free: no model is loaded)
+    import numpy as np
+
+    names = ["distinct_2", "ngram4_aggregation"]
+    x = np.array([[0.1, 0.1], [0.5, 0.2], [0.9, 0.3]])
+    pred = Predictor(features=names, dimensions=["Total"], models={"Total": _pipeline().fit(x, [0.1, 0.5, 0.9])},
+                     halfwidth={"Total": 0.05}, rho_recipe={"Total": 1.0}, rho_rows={"Total": 1.0}, n_rows=3,
+                     n_recipes=3, recipes=["a", "b", "c"], config={}, fingerprint="x")
+    pred.save(tmp_path / "p.joblib")
+    assert main(["predict", "rank", str(path), "--model", str(tmp_path / "p.joblib")]) == 0
