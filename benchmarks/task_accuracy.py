@@ -23,6 +23,7 @@ def main() -> None:
     ap.add_argument("--mc-limit", type=int, default=None, help="items of the multiple-choice tasks (4 requests each)")
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--no-prune", action="store_true")
+    ap.add_argument("--pruned-only", action="store_true", help="skip the dense pass (run it in another process)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
     args = ap.parse_args()
@@ -57,7 +58,7 @@ def main() -> None:
                   flush=True)
         return out
 
-    dense = evaluate("dense")
+    dense = {} if args.pruned_only else evaluate("dense")
     pruned = {}
     if not args.no_prune:
         from curate.scoring.report import source_samples
