@@ -6,8 +6,11 @@
 
 Every number in the report is computed from the tidy ``table`` handed in (the same one saved
 as results.parquet), so the report can always be regenerated from it: mean +- sample std over
-seeds of each set's retention per capability dimension (Xu et al. 2026) and in total, the best
-set per dimension, and each metric's pruned vs dense value.
+seeds of each set's retention per capability dimension (Xu et al. 2026) and in total -- all
+metrics together, then accuracy and perplexity *separately* (a set can keep perplexity and
+lose accuracy) -- the best set per dimension, and each metric's pruned vs dense value. Task
+metrics on which the dense model is at chance (its 95 % Wilson interval includes chance) are
+left out of retention, each with its reason.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from curate.evaluate.dimensions import (
     TOTAL,
     at_chance,
     best_per_dimension,
+    chance_reason,
     dimension_retention,
     summarize,
+    task_items,
 )
 
 REPORT = "report.md"
@@ -113,11 +118,40 @@ def plot_perplexity(msum, path: Path) -> None:
     plt.close(fig)
 
 
+def items_of(config: dict[str, Any]) -> dict[str, int]:
+    """{task: items scored} from a validate config's ``eval`` block (known sizes only)."""
+    ev = config.get("eval") or {}
+    return task_items(ev.get("tasks") or (), ev.get("limit"))
+
+
+def _kind_tables(table, items: dict[str, int], dims: list[str]) -> list[str]:
+    """Accuracy and perplexity retention per dimension, one table each."""
+    import polars as pl
+
+    by_kind = summarize(table, items=items, by_kind=True)
+    lines: list[str] = []
+    for kind, what in (("accuracy", "task accuracy, pruned / dense"), ("perplexity", "held-out perplexity, dense / pruned")):
+        sub = by_kind.filter(pl.col("kind") == kind)
+        lines += [f"### {kind.capitalize()} retention ({what})", ""]
+        if sub.is_empty():
+            lines += [f"No {kind} metric above chance in this run.", ""]
+            continue
+        kdims = [d for d in dims if d in set(sub["dimension"].to_list())]
+        rows = []
+        for s in sorted(set(sub["set"].to_list())):
+            cells = {r["dimension"]: r for r in sub.filter(pl.col("set") == s).iter_rows(named=True)}
+            n = max((r["n"] for r in cells.values()), default=0)
+            rows.append([s, str(n)] + [_pm(cells[d]["mean"], cells[d]["std"]) if d in cells else "n/a" for d in kdims])
+        lines += [_md_table(["set", "seeds", *kdims], rows), ""]
+    return lines
+
+
 def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any]],
                   draws: list[dict[str, Any]]) -> str:
     import polars as pl
 
-    summary = summarize(table)
+    items = items_of(config)
+    summary = summarize(table, items=items)
     msum = metric_summary(table)
     best = best_per_dimension(summary)
     dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
@@ -143,7 +177,9 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         sub = {r["dimension"]: r for r in summary.filter(pl.col("set") == s).iter_rows(named=True)}
         n = max((r["n"] for r in sub.values()), default=0)
         rows.append([s, str(n)] + [_pm(sub[d]["mean"], sub[d]["std"]) if d in sub else "n/a" for d in dims])
-    lines += [_md_table(["set", "seeds", *dims], rows), "", "## Best set per dimension", ""]
+    lines += [_md_table(["set", "seeds", *dims], rows), ""]
+    lines += _kind_tables(table, items, dims)
+    lines += ["## Best set per dimension", ""]
     brows = []
     for d in dims:
         if d not in best:
@@ -164,10 +200,12 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
     mrows = [[r["metric"], r["dimension"], r["set"], _pm(r["mean"], r["std"]), f"{r['dense']:.3f}",
               _pm(r["retention_mean"], r["retention_std"])] for r in msum.iter_rows(named=True)]
     lines += [_md_table(["metric", "dimension", "set", "pruned", "dense", "retention"], mrows), ""]
-    chance = sorted({r["metric"] for r in msum.iter_rows(named=True) if at_chance(r["metric"], r["dense"])})
+    chance = sorted({(r["metric"], r["dense"]) for r in msum.iter_rows(named=True)
+                     if at_chance(r["metric"], r["dense"], items.get(r["metric"].partition(":")[0]))})
     if chance:
-        lines += [f"Left out of dimension retention because the dense model is at chance on them: "
-                  f"{', '.join(f'`{m}`' for m in chance)} (their rows stay in results.parquet).", ""]
+        lines += ["Left out of dimension retention because the dense model is at chance on them "
+                  "(their rows stay in results.parquet):", ""]
+        lines += [f"- `{m}`: {chance_reason(m, d, items.get(m.partition(':')[0]))}" for m, d in chance] + [""]
     lines += [f"![retention]({RETENTION_PNG})", "", f"![perplexity]({PERPLEXITY_PNG})", ""]
     if draws:
         lines += ["## Draws", ""]
@@ -182,7 +220,8 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
 
 def write_report(out_dir: str | Path, table, *, config: dict[str, Any], failures: list[dict[str, Any]] | None = None,
                  draws: list[dict[str, Any]] | None = None) -> dict[str, Path]:
-    """Write report.md, retention.csv, summary.csv and the two PNG plots; return their paths."""
+    """Write report.md, retention.csv, summary.csv, summary_by_kind.csv and the two PNG plots;
+    return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     failures, draws = failures or [], draws or []
@@ -191,12 +230,14 @@ def write_report(out_dir: str | Path, table, *, config: dict[str, Any], failures
         paths["report"].write_text("# Calibration set validation\n\nNo draw finished.\n\n## Failed draws\n\n"
                                    + "\n".join(f"- {f['set']} seed {f['seed']}: `{f['error']}`" for f in failures) + "\n")
         return paths
-    dimension_retention(table).write_csv(out / "retention.csv")
-    summary = summarize(table)
+    items = items_of(config)
+    dimension_retention(table, items=items).write_csv(out / "retention.csv")
+    summarize(table, items=items, by_kind=True).write_csv(out / "summary_by_kind.csv")
+    summary = summarize(table, items=items)
     summary.write_csv(out / "summary.csv")
     plot_retention(summary, out / RETENTION_PNG)
     plot_perplexity(metric_summary(table), out / PERPLEXITY_PNG)
     paths["report"].write_text(render_report(table, config=config, failures=failures, draws=draws))
-    paths.update(retention=out / "retention.csv", summary=out / "summary.csv",
+    paths.update(retention=out / "retention.csv", summary=out / "summary.csv", summary_by_kind=out / "summary_by_kind.csv",
                  retention_png=out / RETENTION_PNG, perplexity_png=out / PERPLEXITY_PNG)
     return paths

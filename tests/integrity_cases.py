@@ -45,8 +45,9 @@ def recipe_text(ws: Path, *, name: str = "small", seq_len: int = 64, n: int = 8,
 
 def make_base(root: Path) -> Path:
     """The shared workspace every case copies: model, corpus, recipe, two built versions."""
-    from curate.cli import main
     from tiny_models import TINY_VOCAB, tiny_llama, tiny_tokenizer
+
+    from curate.cli import main
 
     root.mkdir(parents=True, exist_ok=True)
     tiny_llama(vocab_size=TINY_VOCAB, hidden=32, layers=2, max_pos=1024).save_pretrained(root / "model")

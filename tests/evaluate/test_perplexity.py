@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from tiny_models import tiny_llama
 
 from curate.evaluate.perplexity import perplexity, window_nll
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-import prune_backend.sequential as seq
 from tiny_models import tiny_llama
 
-from prune_backend.layers import decoder_layers
+import prune_backend.sequential as seq
 from prune_backend import PruneConfig, prune_model
+from prune_backend.layers import decoder_layers
 from prune_backend.methods.owl import outlier_ratio, owl_sparsities
 from prune_backend.methods.wanda import wanda_score
 

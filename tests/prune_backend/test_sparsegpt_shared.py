@@ -158,6 +158,7 @@ def test_method_prune_shared_reads_config():
 @pytest.mark.parametrize("pattern", ["unstructured", "2:4"])
 def test_driver_shares_groups_and_equals_per_linear(monkeypatch, pattern):
     from tiny_models import tiny_llama
+
     from prune_backend import PruneConfig, prune_model
     from prune_backend.methods.sparsegpt import SparseGPT
 

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from tiny_models import tiny_llama
 
 from curate.errors import CurateError
 from curate.scoring import compute_model_scores

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from tiny_models import tiny_llama
 
 from curate.context import RunContext
 from curate.errors import CurateError

@@ -1,0 +1,160 @@
+"""Retention predictor: on synthetic stores where the truth is known, and the CLI on a tiny one."""
+
+import json
+import random
+
+import polars as pl
+import pytest
+
+from curate.predict import (
+    append_results,
+    fit_predictor,
+    load_predictor,
+    read_store,
+    recipe_of,
+    set_features,
+)
+from curate.validate import TABLE_COLUMNS
+
+RECIPES = [f"r{i}" for i in range(8)]
+
+
+def _truth(recipe: str) -> tuple[dict, float]:
+    """Features of a recipe's set and its true Total retention (linear in two features)."""
+    i = RECIPES.index(recipe)
+    rng = random.Random(i)
+    feats = {"ngram4_aggregation": 0.02 + 0.01 * ((i * 5) % 8), "mix:python-stdlib": i / 10,
+             "noise": rng.uniform(0, 1)}
+    return feats, 0.5 + 0.3 * feats["mix:python-stdlib"] - 2.0 * feats["ngram4_aggregation"]
+
+
+def _store_rows(seeds=3, noise=0.005, sparsity=0.6):
+    rng = random.Random(0)
+    rows, feats = [], {}
+    for r in RECIPES:
+        f, ret = _truth(r)
+        fp = f"fp-{r}"
+        feats[fp] = f
+        for seed in range(seeds):
+            for metric, dim in (("ppl:wiki", "General"), ("ppl:code", "Code")):
+                v = ret + rng.gauss(0, noise)
+                rows.append([f"{r}@v1.0.0", fp, seed, "wanda", sparsity, "unstructured", metric, dim,
+                             10.0 / v, 10.0, v])
+    return pl.DataFrame(rows, schema=TABLE_COLUMNS, orient="row"), feats
+
+
+def test_recipe_name_drops_the_version():
+    assert recipe_of("igsp@v1.0.0") == "igsp" and recipe_of("wiki#2") == "wiki"
+
+
+def test_leave_one_recipe_out_recovers_a_known_ranking():
+    rows, feats = _store_rows()
+    pred = fit_predictor(rows, feats)
+    assert pred.n_rows == 8 * 3 and pred.n_recipes == 8
+    assert pred.rho_recipe["Total"] > 0.9 and pred.rho_rows["Total"] > 0.8
+    truth = {r: _truth(r)[1] for r in RECIPES}
+    ranked = pred.rank({r: _truth(r)[0] for r in RECIPES})
+    assert [x["set"] for x in ranked] == sorted(RECIPES, key=lambda r: -truth[r])
+    for x in ranked:  # the interval covers the truth at this noise level
+        lo, hi = x["Total"][1], x["Total"][2]
+        assert lo <= truth[x["set"]] <= hi
+
+
+def test_pure_noise_gives_no_rank_correlation():
+    rows, feats = _store_rows()
+    rng = random.Random(5)
+    shuffled = rows.with_columns(pl.Series("retention", [rng.uniform(0.3, 0.7) for _ in range(rows.height)]))
+    pred = fit_predictor(shuffled, {fp: {"noise": f["noise"]} for fp, f in feats.items()})
+    assert abs(pred.rho_recipe["Total"]) < 0.9  # nothing to learn: no near-perfect rho
+
+
+def test_other_pruning_configs_are_kept_apart():
+    a, feats = _store_rows(sparsity=0.6)
+    b, _ = _store_rows(sparsity=0.5, seeds=1)
+    pred = fit_predictor(pl.concat([a, b]), feats)
+    assert pred.config["sparsity"] == 0.6 and pred.n_rows == 24
+
+
+def test_too_few_recipes_is_a_clear_error():
+    from curate.errors import CurateError
+
+    rows, feats = _store_rows()
+    two = rows.filter(pl.col("set").is_in(["r0@v1.0.0", "r1@v1.0.0"]))
+    with pytest.raises(CurateError, match="at least 3"):
+        fit_predictor(two, feats)
+
+
+def test_store_is_idempotent_and_keeps_features(tmp_path):
+    rows, feats = _store_rows()
+    p1 = append_results(rows, tmp_path)
+    p2 = append_results(rows.sample(fraction=1.0, shuffle=True, seed=1), tmp_path)
+    assert p1 == p2 and len(list((tmp_path / "rows").glob("*.parquet"))) == 1
+    for fp, f in feats.items():
+        (tmp_path / "features").mkdir(exist_ok=True)
+        (tmp_path / "features" / f"{fp}.json").write_text(json.dumps({"fingerprint": fp, "features": f}))
+    got_rows, got_feats = read_store(tmp_path)
+    assert got_rows.height == rows.height and got_feats == feats
+
+
+def test_set_features_mixture_and_domain_similarity():
+    texts = ["def f(x): return x + 1 and more code here", "the king spoke to the court of the realm today"]
+    f = set_features(texts, ["python-stdlib", "self-gen:wikipedia"],
+                     domains={"code": ["def f(x): return x + 1 and more code here"], "other": ["zzz yyy xxx www"]})
+    assert f["mix:python-stdlib"] == 0.5 and f["mix:self-gen"] == 0.5 and f["mix:wikipedia"] == 0.0
+    assert f["minhash:code"] > f["minhash:other"] == 0.0
+    assert 0 <= f["ngram4_aggregation"] <= 1 and "log_ppl" not in f
+
+
+def test_cli_fit_and_error(tmp_path):
+    from curate.cli import main
+
+    rows, feats = _store_rows()
+    append_results(rows, tmp_path / "store")
+    (tmp_path / "store" / "features").mkdir()
+    for fp, f in feats.items():
+        (tmp_path / "store" / "features" / f"{fp}.json").write_text(json.dumps({"fingerprint": fp, "features": f}))
+    out = tmp_path / "p.joblib"
+    assert main(["predict", "fit", "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
+    pred = load_predictor(out)
+    assert pred.n_rows == 24 and json.loads(out.with_suffix(".json").read_text())["n_recipes"] == 8
+    assert main(["predict", "fit", "--store", str(tmp_path / "empty"), "--out", str(out)]) == 2
+
+
+@pytest.mark.slow  # MinHash of every bundled source's held-out split (~15 s on 2 idle cores)
+def test_features_of_real_set_folders_and_rank_cli(tmp_path, tiny_lm):
+    """A built set's features go into the store, and `curate predict rank` ranks set folders."""
+    from curate.build import build_recipe
+    from curate.cli import main
+    from curate.context import RunContext
+    from curate.predict import Predictor, _pipeline
+    from curate.recipe import parse_recipe
+
+    corpus = tmp_path / "docs.jsonl"
+    with corpus.open("w") as fh:
+        for i in range(30):
+            fh.write(json.dumps({"id": f"d{i}", "text": " ".join(f"w{(i * 7 + j) % 50}" for j in range(60))}) + "\n")
+    from curate.models import ModelInfo, tokenizer_fingerprint
+
+    m, t = tiny_lm
+    info = ModelInfo("tiny", "local", "/tiny", None, "0" * 64, tokenizer_fingerprint(t))
+    ctx = RunContext.from_objects(m, t, info, seed=0, batch_size=4, progress=False)
+    r = parse_recipe({"name": "t", "seed": 0, "seq_len": 16, "n_samples": 4,
+                      "components": [{"source": {"type": "files", "paths": [str(corpus)], "id_field": "id"}}]})
+    path = build_recipe(r, tmp_path / "out", ctx=ctx, progress=False).path
+    rows, _ = _store_rows()
+    label = rows["set"][0]
+    store = tmp_path / "store"
+    append_results(rows.filter(pl.col("set") == label), store, sets={label: str(path)})
+    (fp,) = [p.stem for p in (store / "features").glob("*.json")]
+    feats = json.loads((store / "features" / f"{fp}.json").read_text())["features"]
+    assert feats["mix:python-stdlib"] == 0.0 and "minhash:wikipedia" in feats and "log_ppl" not in feats
+    # a predictor over two of those features ranks the folder (model-free: no model is loaded)
+    import numpy as np
+
+    names = ["distinct_2", "ngram4_aggregation"]
+    x = np.array([[0.1, 0.1], [0.5, 0.2], [0.9, 0.3]])
+    pred = Predictor(features=names, dimensions=["Total"], models={"Total": _pipeline().fit(x, [0.1, 0.5, 0.9])},
+                     halfwidth={"Total": 0.05}, rho_recipe={"Total": 1.0}, rho_rows={"Total": 1.0}, n_rows=3,
+                     n_recipes=3, recipes=["a", "b", "c"], config={}, fingerprint="x")
+    pred.save(tmp_path / "p.joblib")
+    assert main(["predict", "rank", str(path), "--model", str(tmp_path / "p.joblib")]) == 0
