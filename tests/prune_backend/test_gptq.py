@@ -195,3 +195,19 @@ def test_quantize_model_tiny(tiny_lm):
 def test_gptq_needs_calibration_tokens(tiny_lm):
     with pytest.raises(PruneError, match="calibration"):
         quantize_model(tiny_lm[0], None, QuantConfig(method="gptq"), progress=False)
+
+
+def test_compress_model_dispatches_on_the_config_type(tiny_lm):
+    import copy
+
+    from prune_backend import PruneConfig
+    from prune_backend.compress import compress_model, describe
+
+    ids = torch.randint(0, 259, (2, 16), generator=torch.Generator().manual_seed(1))
+    m = copy.deepcopy(tiny_lm[0])
+    rep = compress_model(m, ids, QuantConfig(method="rtn", bits=4, group_size=16), progress=False)
+    assert rep.max_levels <= 16 and describe(QuantConfig(bits=3))["label"] == "gptq W3 g128 sym"
+    rep = compress_model(m, ids, PruneConfig(method="magnitude", sparsity=0.5), progress=False)
+    assert rep.total_sparsity == pytest.approx(0.5) and describe(PruneConfig())["kind"] == "prune"
+    with pytest.raises(PruneError, match="PruneConfig or a QuantConfig"):
+        compress_model(m, ids, {"method": "gptq"})
