@@ -10,8 +10,11 @@ GPTQ runs through the same sequential driver as pruning (:mod:`prune_backend.seq
 capture the inputs of layer 0, then per layer a statistics pass (X^T X of every linear's
 input, one accumulator per distinct input), quantization of its linears, and an output pass
 of the *quantized* layer that feeds the next one (so each layer's Hessian sees the errors of
-the layers before it, as in the reference code). GPTQ treats the rows of a weight independently
-given H, so linears that read the same input (q/k/v; gate/up) are quantized in one call on their
+the layers before it, as in the reference code). Within a layer every linear's statistics come
+from one pass of the dense layer, as in the reference code without its ``--true-sequential``
+flag (GPTQModel's ``true_sequential`` re-runs the layer after quantizing q/k/v, then o, then
+gate/up; not offered here). GPTQ treats the rows of a weight independently given H, so
+linears that read the same input (q/k/v; gate/up) are quantized in one call on their
 concatenated rows: one Cholesky and one column loop instead of three, the same result.
 Round-to-nearest reads no calibration data and runs no forward pass.
 """
