@@ -2,6 +2,8 @@
 
     python benchmarks/quant_validate.py /tmp/sets/wiki-windows/v1.0.0 /tmp/sets/mix-uniform/v1.0.0 \\
         --bits 3 --group-size 128 --seeds 2 --nsamples 16 --out /tmp/quant-validate
+    python benchmarks/quant_validate.py SET_A SET_B --seeds 1 --ppl-windows 1 --threads 1 \\
+        --texts heldout:wikipedia,pydoc-topics,click-source,mmlu-math --out /tmp/quant-validate-small
 
 It runs the library's :func:`curate.validate.validate` unchanged (same draws, dense cache,
 evaluation, retention report) with its pruning step replaced by
@@ -34,11 +36,18 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--nsamples", type=int, default=16)
     p.add_argument("--ppl-windows", type=int, default=2)
+    p.add_argument("--texts", default=None, help="comma-separated held-out texts (default: validate's)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     qcfg = QuantConfig(method=args.method, bits=args.bits, group_size=args.group_size)
+    texts = {"texts": args.texts.split(",")} if args.texts else {}
     cfg = ValidateConfig(sets=args.sets, out=Path(args.out), method=qcfg.label.replace(" ", "-"), seeds=args.seeds,
-                         nsamples=args.nsamples, eval=EvalConfig(tasks=(), ppl_windows=args.ppl_windows),
+                         nsamples=args.nsamples, eval=EvalConfig(tasks=(), ppl_windows=args.ppl_windows, **texts),
                          progress=False)
     table = validate(cfg, prune_fn=lambda model, ids, _cfg: compress_model(model, ids, qcfg, progress=False),
                      log=print)
