@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 REPORT_JSON = "sparsity_report.json"
 REPORT_PARQUET = "sparsity_report.parquet"
@@ -19,6 +19,8 @@ REPORT_PARQUET = "sparsity_report.parquet"
 @dataclass
 class PruneReport:
     """Per-linear rows: name, layer, shape, method, pattern, target, actual, zeros, numel, seconds."""
+
+    config_file: ClassVar[str] = "prune_config.json"  # where save_pruned writes ``config``
 
     method: str
     pattern: str

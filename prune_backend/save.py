@@ -32,7 +32,7 @@ def save_pruned(model, tokenizer, out_dir: str | Path, report: PruneReport | Non
             tokenizer.save_pretrained(tmp)
         if report is not None:
             report.write(tmp)
-            (tmp / "prune_config.json").write_text(json.dumps(report.config, indent=2))
+            (tmp / report.config_file).write_text(json.dumps(report.config, indent=2))
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

@@ -1,0 +1,129 @@
+"""Quantize every linear of a Llama-like decoder, layer by layer (what ``curate quantize`` runs).
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from prune_backend.quant import QuantConfig, quantize_model
+    model = AutoModelForCausalLM.from_pretrained("HuggingFaceTB/SmolLM2-135M")
+    tok = AutoTokenizer.from_pretrained("HuggingFaceTB/SmolLM2-135M")
+    ids = tok(["some calibration text ..."] * 8, return_tensors="pt").input_ids   # (N, L)
+    report = quantize_model(model, ids, QuantConfig(method="gptq", bits=4, group_size=128))
+
+GPTQ runs through the same sequential driver as pruning (:mod:`prune_backend.sequential`):
+capture the inputs of layer 0, then per layer a statistics pass (X^T X of every linear's
+input, one accumulator per distinct input), quantization of its linears, and an output pass
+of the *quantized* layer that feeds the next one (so each layer's Hessian sees the errors of
+the layers before it, as in the reference code). Within a layer every linear's statistics come
+from one pass of the dense layer, as in the reference code without its ``--true-sequential``
+flag (GPTQModel's ``true_sequential`` re-runs the layer after quantizing q/k/v, then o, then
+gate/up; not offered here). GPTQ treats the rows of a weight independently given H, so
+linears that read the same input (q/k/v; gate/up) are quantized in one call on their
+concatenated rows: one Cholesky and one column loop instead of three, the same result.
+Round-to-nearest reads no calibration data and runs no forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from prune_backend.errors import PruneError
+from prune_backend.quant.config import QuantConfig
+from prune_backend.quant.gptq import gptq_quantize
+from prune_backend.quant.grid import group_index, max_levels, rtn_quantize
+from prune_backend.quant.report import QuantReport
+from prune_backend.sequential import (
+    _layer_prefix,
+    _linears,
+    _module_device,
+    _run_layer,
+    _StatsCollector,
+    capture_inputs,
+    decoder_layers,
+    resolve_device,
+)
+
+
+def _row(name: str, layer: int, linear: str, W: torch.Tensor, Wq: torch.Tensor, g_idx: torch.Tensor,
+         H: torch.Tensor | None, cfg: QuantConfig, method: str, seconds: float) -> dict:
+    W, E = W.float(), Wq.float() - W.float()  # (out, in)
+    out_err = None
+    if H is not None:
+        # ||(W - W') X||^2 / ||W X||^2 over the calibration tokens, from H = X^T X: tr(E H E^T) / tr(W H W^T).
+        out_err = float(((E @ H) * E).sum() / ((W @ H) * W).sum().clamp_min(1e-30))
+    return {
+        "name": name, "layer": layer, "linear": linear, "shape": list(W.shape), "method": method,
+        "bits": cfg.bits, "group_size": cfg.group_size, "sym": cfg.sym, "act_order": cfg.act_order,
+        "static_groups": cfg.static_groups, "levels": max_levels(Wq, g_idx),
+        "weight_rel_error": float(E.norm() / W.norm().clamp_min(1e-30)), "output_rel_error": out_err,
+        "seconds": seconds,
+    }
+
+
+@torch.no_grad()
+def quantize_model(model: torch.nn.Module, input_ids: torch.LongTensor | None, cfg: QuantConfig,
+                   attention_mask: torch.Tensor | None = None, progress: bool = True) -> QuantReport:
+    """Fake-quantize ``model``'s decoder linears in place; ``input_ids`` (N, L) calibrate GPTQ."""
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    gptq = cfg.needs_calibration
+    if gptq and (not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.numel() == 0):
+        raise PruneError("calibration input_ids must be a non-empty (N, L) LongTensor",
+                         hint="GPTQ needs calibration tokens; round-to-nearest (method rtn) does not")
+    layers = decoder_layers(model)
+    prefix = _layer_prefix(model, layers)
+    shape = tuple(input_ids.shape) if gptq else (0, 0)
+    report = QuantReport(method=cfg.method, bits=cfg.bits, group_size=cfg.group_size, config=cfg.to_dict(),
+                         device=str(device), nsamples=int(shape[0]), seqlen=int(shape[1]))
+    use_cache = getattr(model.config, "use_cache", None)
+    model.config.use_cache = False
+    try:
+        batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size) if gptq else []
+        for i in tqdm(range(len(layers)), desc=f"quantize {cfg.label}", disable=not progress):
+            layer = layers[i]
+            home = _module_device(layer)
+            layer.to(device)
+            linears = _linears(layer)
+            col = _StatsCollector(linears, hessian=True, stop_early=True) if gptq else None
+            try:
+                for b in batches:
+                    col.run(layer, b, i)
+            finally:
+                if col is not None:
+                    col.remove()
+            # Linears sharing one input are quantized together (see the module docstring).
+            shared: dict[str, list[str]] = {}
+            for name in linears:
+                owner = col.owner.get(name) if col is not None else None
+                shared.setdefault(owner or name, []).append(name)
+            for owner, names in shared.items():
+                t = time.perf_counter()
+                H = col.stats_for(owner).hessian if col is not None else None
+                Ws = [linears[n].weight.data for n in names]  # each (out_k, in)
+                if H is not None:
+                    Q, g_idx = gptq_quantize(torch.cat(Ws), H, cfg.bits, cfg.group_size, cfg.sym,
+                                             act_order=cfg.act_order, static_groups=cfg.static_groups,
+                                             percdamp=cfg.percdamp, blocksize=cfg.blocksize)
+                    method = "gptq"
+                else:  # rtn, or a linear that saw no input during calibration
+                    Q = torch.cat([rtn_quantize(W, cfg.bits, cfg.group_size, cfg.sym) for W in Ws])
+                    g_idx, method = group_index(Q.shape[1], cfg.group_size), "rtn"
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                seconds = (time.perf_counter() - t) / len(names)
+                for n, W, Qn in zip(names, Ws, Q.split([w.shape[0] for w in Ws]), strict=True):
+                    dense = W.clone()
+                    W.copy_(Qn.to(W.dtype))
+                    report.layers.append(_row(f"{prefix}.{i}.{n}", i, n, dense, W, g_idx, H, cfg, method, seconds))
+            del col
+            for b in batches:
+                b.hidden = _run_layer(layer, b, i)
+            layer.to(home)
+    finally:
+        if use_cache is not None:
+            model.config.use_cache = use_cache
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    report.seconds = time.perf_counter() - t0
+    return report
