@@ -113,7 +113,7 @@ def features_of_set(cs, *, model=None, tokenizer=None, domains=None) -> dict[str
     texts = cs.texts()
     cols = cs.dataset.column_names
     sources = list(cs.dataset["source"]) if "source" in cols else [""] * len(texts)
-    ids = cs.input_ids(tokenizer=tokenizer) if model is not None else None
+    ids = cs.draw(tokenizer=tokenizer) if model is not None else None  # every row, (N, L)
     return set_features(texts, sources, model=model, input_ids=ids, domains=domains)
 
 

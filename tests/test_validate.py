@@ -363,3 +363,15 @@ def test_nm_draws_record_sparsity_and_group_counts(env, pattern):
     assert set(t["sparsity"]) == {1 - n / m} and set(t["pattern"]) == {pattern}
     (fact,) = [json.loads(p.read_text()) for p in (cfg.out / "draws").glob("*.json")]
     assert fact["measured_sparsity"] == pytest.approx(1 - n / m) and fact["max_nonzeros_per_group"] == n
+
+
+def test_store_receives_the_rows_of_every_validation(env):
+    """``store``: the tidy rows land in curate predict's results store, once per (set, seed, metric)."""
+    from curate.predict import read_store
+
+    t = run(env, store=env["tmp"] / "store")
+    rows, feats = read_store(env["tmp"] / "store")
+    assert rows.height == t.height and set(rows["set"]) == set(t["set"])
+    assert set(feats) == set(t["fingerprint"])  # each set's features, keyed by its fingerprint
+    run(env, store=env["tmp"] / "store")  # a resumed rerun adds nothing twice
+    assert read_store(env["tmp"] / "store")[0].height == t.height

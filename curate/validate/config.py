@@ -36,6 +36,8 @@ class ValidateConfig(BaseModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     progress: bool = True
     retokenize: bool = False
+    store: Path | None = Field(None, description="results store of curate predict: the tidy rows and the sets' "
+                                                 "features are appended there after the run")
 
     def prune_key(self) -> dict[str, Any]:
         """The pruning knobs that change a draw's result (not where or in what batches it runs)."""

@@ -134,6 +134,10 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
     write_report(out, table, config=cfg.model_dump(mode="json") | {"model_fingerprint": model_fp},
                  failures=failures, draws=facts)
     write_set_extras(entries, table, cfg, log)
+    if cfg.store is not None and not table.is_empty():
+        from curate.predict import append_results
+
+        append_results(table, cfg.store, sets={e.label: e.cs for e in entries}, model=model, tokenizer=tokenizer)
     if failures:
         log(f"{len(failures)} draw(s) failed; see {out / 'failures.json'}")
     return table
