@@ -157,12 +157,13 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
     dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
     sets = sorted(set(table["set"].to_list()))
     ev = config.get("eval", {})
-    pr = config.get("prune", {})
+    pr, qu = config.get("prune", {}), config.get("quant")
+    what = (f"quantized with **{table['method'][0]}** (fake-quantized weights)" if qu else
+            f"pruned with **{table['method'][0]}** to sparsity **{pr.get('sparsity')}** ({pr.get('pattern')})")
     lines = [
         "# Calibration set validation",
         "",
-        f"Model `{config.get('model')}` pruned with **{table['method'][0]}** to sparsity "
-        f"**{pr.get('sparsity')}** ({pr.get('pattern')}), {config.get('seeds')} draw(s) per set "
+        f"Model `{config.get('model')}` {what}, {config.get('seeds')} draw(s) per set "
         f"({config.get('draw')}). Retention = pruned / dense (perplexity: dense / pruned); a dimension's "
         "retention is the mean over its metrics, Total the mean over dimensions (Xu et al. 2026).",
         "",

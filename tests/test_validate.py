@@ -375,3 +375,31 @@ def test_store_receives_the_rows_of_every_validation(env):
     assert set(feats) == set(t["fingerprint"])  # each set's features, keyed by its fingerprint
     run(env, store=env["tmp"] / "store")  # a resumed rerun adds nothing twice
     assert read_store(env["tmp"] / "store")[0].height == t.height
+
+
+def test_quantized_draws_are_on_the_grid_and_labelled(env):
+    """``quant``: each draw is GPTQ-quantized instead of pruned, with the same table and retention."""
+    from curate.validate.run import backend_prune
+    from prune_backend.quant.config import QuantConfig
+
+    levels = []
+
+    def quantize_and_count(model, ids, cfg):  # the real compressor, then the grid it left behind
+        backend_prune(model, ids, cfg)
+        w = model.model.layers[0].mlp.down_proj.weight.detach()  # (out, in): groups of 16 columns
+        levels.append(max(len(torch.unique(g)) for g in w.reshape(-1, 16)))
+
+    t = run(env, seeds=1, prune=quantize_and_count, quant=QuantConfig(method="gptq", bits=3, group_size=16))
+    assert levels and max(levels) <= 8  # 3 bits: at most 8 values in every group of every draw
+    assert set(t["method"]) == {"gptq W3 g16 sym"} and set(t["pattern"]) == {"W3 g16"}
+    assert t["sparsity"].is_null().all()
+    assert (t["value"] != t["dense_value"]).all()  # the evaluated model is the quantized one
+
+
+def test_cli_quantize_refuses_bad_grid_before_anything_loads(tmp_path, capsys):
+    from curate.cli import main
+
+    rc = main(["validate", str(tmp_path / "nope"), "--quantize", "gptq", "--bits", "9", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "bits" in err[0]
+    assert not (tmp_path / "o").exists()

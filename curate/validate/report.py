@@ -60,7 +60,7 @@ def rows_frame(rows: list[MetricRow], dense: dict[str, float], *, label: str, fi
     for r in rows:
         d = dense.get(r.metric, float("nan"))
         recs.append({"set": label, "fingerprint": fingerprint, "seed": seed, "method": cfg.method_label,
-                     "sparsity": cfg.prune.sparsity, "pattern": cfg.prune.pattern, "metric": r.metric,
+                     "sparsity": cfg.sparsity_label, "pattern": cfg.pattern_label, "metric": r.metric,
                      "dimension": r.dimension, "value": r.value, "dense_value": d,
                      "retention": retention(r.value, d, higher_is_better=r.higher_is_better)})
     schema = {"set": pl.String, "fingerprint": pl.String, "seed": pl.Int64, "method": pl.String,
@@ -91,8 +91,8 @@ def write_set_extras(entries, table, cfg: ValidateConfig, log: Callable[[str], N
                         pl.col("value").std().fill_null(0.0).alias("std"), pl.col("dense_value").first().alias("dense"))
                    .sort("metric"))
         payload = {
-            "model": cfg.model, "method": cfg.method_label, "sparsity": cfg.prune.sparsity,
-            "pattern": cfg.prune.pattern,
+            "model": cfg.model, "method": cfg.method_label, "sparsity": cfg.sparsity_label,
+            "pattern": cfg.pattern_label,
             "seeds": int(table.filter(pl.col("set") == e.label)["seed"].n_unique()),
             "nsamples": e.nsamples, "draw": cfg.draw, "eval_key": cfg.eval.key(),
             "retention": {r["dimension"]: {"mean": round(r["mean"], 4), "std": round(r["std"], 4)}

@@ -30,10 +30,10 @@ PruneFn = Callable[[Any, Any, ValidateConfig], Any]  # (model, input_ids (N, L),
 
 
 def backend_prune(model, input_ids, cfg: ValidateConfig):
-    """The real pruner: ``prune_backend.prune_model`` in place on ``model`` with ``cfg.prune``."""
-    from prune_backend import prune_model
+    """The real compressor, in place on ``model``: prune with ``cfg.prune``, or quantize with ``cfg.quant``."""
+    from prune_backend.compress import compress_model
 
-    return prune_model(model, input_ids, cfg.prune, progress=cfg.progress)
+    return compress_model(model, input_ids, cfg.compression, progress=cfg.progress)
 
 
 def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None = None,
@@ -103,7 +103,7 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
                 prune_fn(model, ids, cfg)
                 t2 = time.perf_counter()
                 sparsity = measured_sparsity(model)
-                nm = cfg.prune.nm
+                nm = cfg.prune.nm if cfg.quant is None else None
                 group = {"max_nonzeros_per_group": max_group_nonzeros(model, nm[1])} if nm else {}
                 rows = evaluator.evaluate(model)
                 t3 = time.perf_counter()
