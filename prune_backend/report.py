@@ -50,12 +50,18 @@ class PruneReport:
         }
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
-        import polars as pl
+        return write_report_files(out_dir, self.to_dict(), self.layers, REPORT_JSON, REPORT_PARQUET)
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        js = out / REPORT_JSON
-        js.write_text(json.dumps(self.to_dict(), indent=2))
-        pq = out / REPORT_PARQUET
-        pl.DataFrame(self.layers).write_parquet(pq)
-        return js, pq
+
+def write_report_files(out_dir: str | Path, payload: dict[str, Any], layers: list[dict[str, Any]],
+                       json_name: str, parquet_name: str) -> tuple[Path, Path]:
+    """A report as JSON (``payload``) and its per-linear rows as parquet; shared by pruning and quantization."""
+    import polars as pl
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    js = out / json_name
+    js.write_text(json.dumps(payload, indent=2))
+    pq = out / parquet_name
+    pl.DataFrame(layers).write_parquet(pq)
+    return js, pq

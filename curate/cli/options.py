@@ -92,3 +92,16 @@ def quant_grid_options(command: Callable) -> Callable:
     )):
         command = opt(command)
     return command
+
+
+def draw_options(command: Callable) -> Callable:
+    """How ``curate prune`` and ``curate quantize`` take their calibration tokens from a set
+    (:meth:`curate.dataset.CalibrationSet.draw`): ``nsamples``, ``seed``, ``retokenize``, ``seq_len``."""
+    for opt in reversed((
+        click.option("--nsamples", type=int, default=None, help="Draw this many rows of the set (default: all)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row draw."),
+        click.option("--retokenize", is_flag=True, help="Re-tokenize a set made for another tokenizer from its text."),
+        click.option("--seq-len", type=int, default=None, help="Tokens per row when re-tokenizing (default: the set's)."),
+    )):
+        command = opt(command)
+    return command

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.options import prune_config, prune_options
+from curate.cli.options import draw_options, prune_config, prune_options
 
 
 @click.command()
@@ -16,10 +16,7 @@ from curate.cli.options import prune_config, prune_options
               help="Bundled alias, Hub id or local folder.")
 @click.option("--calibration", required=True, help="A set folder written by 'curate build' (or any HF dataset folder/file).")
 @prune_options
-@click.option("--nsamples", type=int, default=None, help="Draw this many rows of the set (default: all).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row draw.")
-@click.option("--retokenize", is_flag=True, help="Re-tokenize a set made for another tokenizer from its text.")
-@click.option("--seq-len", type=int, default=None, help="Tokens per row when re-tokenizing (default: the set's).")
+@draw_options
 @click.option("--device", default=None, help="Compute device (default: cuda if available, else cpu).")
 @click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Calibration sequences per forward.")

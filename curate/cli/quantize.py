@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.options import quant_grid_options
+from curate.cli.options import draw_options, quant_grid_options
 
 
 @click.command()
@@ -19,10 +19,7 @@ from curate.cli.options import quant_grid_options
 @quant_grid_options
 @click.option("--percdamp", type=float, default=0.01, show_default=True, help="GPTQ dampening.")
 @click.option("--blocksize", type=int, default=128, show_default=True, help="GPTQ columns per lazy block update.")
-@click.option("--nsamples", type=int, default=None, help="Draw this many rows of the set (default: all).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row draw.")
-@click.option("--retokenize", is_flag=True, help="Re-tokenize a set made for another tokenizer from its text.")
-@click.option("--seq-len", type=int, default=None, help="Tokens per row when re-tokenizing (default: the set's).")
+@draw_options
 @click.option("--device", default=None, help="Compute device (default: cuda if available, else cpu).")
 @click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
 @click.option("--batch-size", type=int, default=8, show_default=True)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,12 +45,6 @@ class QuantReport:
         }
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
-        import polars as pl
+        from prune_backend.report import write_report_files
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        js = out / REPORT_JSON
-        js.write_text(json.dumps(self.to_dict(), indent=2))
-        pq = out / REPORT_PARQUET
-        pl.DataFrame(self.layers).write_parquet(pq)
-        return js, pq
+        return write_report_files(out_dir, self.to_dict(), self.layers, REPORT_JSON, REPORT_PARQUET)
