@@ -23,8 +23,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without reinstalling
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prune_speed import perplexity, wiki_windows  # noqa: E402
+from prune_speed import wiki_windows  # noqa: E402
 
+from curate.evaluate.perplexity import perplexity  # noqa: E402  (the one token log-prob kernel)
 from prune_backend.quant import QuantConfig, quantize_model  # noqa: E402
 
 DEFAULT_RUNS = "rtn:4:128,gptq:4:128,rtn:3:128,gptq:3:128"
@@ -65,7 +66,7 @@ def main(argv=None) -> dict:
     dense = {k: v.detach().clone() for k, v in model.state_dict().items()}
     res = {"model": args.model, "device": str(device), "dtype": args.dtype, "calibration": list(ids.shape),
            "heldout": list(held.shape), "torch_threads": torch.get_num_threads(), "runs": []}
-    res["dense_ppl"] = None if args.no_dense else perplexity(model, held, device)
+    res["dense_ppl"] = None if args.no_dense else perplexity(model, held, batch_size=4)
     print(f"{args.model} {args.dtype} on {device}, calibration {tuple(ids.shape)}, held-out {tuple(held.shape)}, "
           f"{torch.get_num_threads()} threads")
     print(f"{'run':28s} {'seconds':>8s} {'levels':>6s} {'held-out ppl':>12s}")
@@ -76,7 +77,7 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         rep = quantize_model(model, ids, cfg, progress=False)
         s = time.perf_counter() - t
-        ppl = perplexity(model, held, device)
+        ppl = perplexity(model, held, batch_size=4)
         row = {"run": spec, "label": cfg.label, "seconds": s, "max_levels": rep.max_levels, "ppl": ppl,
                "mean_output_rel_error": (sum(r["output_rel_error"] for r in rep.layers) / len(rep.layers)
                                          if cfg.needs_calibration else None)}

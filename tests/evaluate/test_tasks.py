@@ -77,8 +77,10 @@ def test_committed_data_is_reproducible_and_held_out(tmp_path):
 
 @pytest.mark.slow
 def test_tasks_run_in_lm_eval_on_an_in_memory_model():
+    from tiny_models import tiny_llama
+
     from curate.evaluate.harness import run_tasks
-    from curate.models import load_tokenizer, tiny_llama
+    from curate.models import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     model = tiny_llama(vocab_size=len(tok), hidden=32, layers=2, seed=0)
