@@ -286,7 +286,7 @@ CASES: list[Case] = [
       _rec(extra="pool_size: 10\nsteps: [{type: select}]\n"), new=OLD),
     C("recipe-pool-lt-n", "build r.yaml --out out", 2, "pool_size must be >= n_samples",
       _rec(extra="pool_size: 4\n"), new=OLD),
-    C("recipe-pool-without-select", "build r.yaml --out out", 2, "needs a set-level 'igsp' or 'select' step",
+    C("recipe-pool-without-select", "build r.yaml --out out", 2, "needs a set-level 'cola' or 'igsp' or 'select' or 'zipcal' step",
       _rec(extra="pool_size: 12\n"), new=OLD),
     C("recipe-set-level-producer", "build r.yaml --out out", 2, "belongs inside a component",
       _rec(extra="steps: [{type: sample}]\n"), new=OLD),
