@@ -42,7 +42,7 @@ demo: $(STAMP)
 	$(BIN)/curate build default --out $(OUT)
 	$(BIN)/curate build wiki-windows --out $(OUT)
 	$(BIN)/curate validate $(OUT)/default $(OUT)/wiki-windows --method wanda --sparsity 0.5 --seeds 3 \
-		--nsamples 32 --limit 20 --out $(OUT)/validate-demo
+		--nsamples 32 --tasks lastword_wikipedia,arithmetic_2digit --limit 20 --out $(OUT)/validate-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
