@@ -49,5 +49,6 @@ def describe(cfg: CompressConfig) -> dict[str, Any]:
         return {"kind": "quantize", "label": cfg.label, "method": cfg.method, "bits": cfg.bits,
                 "group_size": cfg.group_size, "sym": cfg.sym, "act_order": cfg.act_order}
     d = cfg.to_dict()
-    label = d["method"] + ("+owl" if d.get("owl") else "") + ("+dsnot" if d.get("dsnot") else "")
+    label = (d["method"] + ("+owl" if d.get("owl") else "") + ("+dsnot" if d.get("dsnot") else "")
+             + ("+assistant-mask" if d.get("mask") == "assistant" else ""))
     return {"kind": "prune", "label": label, "method": d["method"], "sparsity": d["sparsity"], "pattern": d["pattern"]}
