@@ -70,7 +70,7 @@ class CalibrationSet:
         return self.draw()
 
     def draw(self, n: int | None = None, seed: int = 0, tokenizer=None, retokenize: bool = False,
-             seq_len: int | None = None):
+             seq_len: int | None = None, with_mask: bool = False):
         """Calibration tokens of ``n`` rows drawn without replacement with ``seed``: (N, L) LongTensor.
 
         The one place where prune and validate get their tokens. ``n=None`` takes every row. The
@@ -78,6 +78,9 @@ class CalibrationSet:
         text) they are the rows' ``text`` tokenized with ``tokenizer``, the *target* model's, and
         cut to ``seq_len`` tokens (default: the set's own length, else 512); rows shorter than
         that are left out. The same ``seed`` picks the same rows either way.
+
+        ``with_mask`` returns ``(ids, mask)``: ``mask`` (N, L) is the rows' ``assistant_mask``
+        (1 on assistant tokens), which exists only beside the stored ids of a chat set.
         """
         import torch
 
@@ -96,7 +99,11 @@ class CalibrationSet:
             if len(lengths) != 1:
                 raise CurateError(f"set {self.name} has rows of different lengths {sorted(lengths)[:5]}",
                                   hint="calibration rows must all have L tokens")
-            return torch.tensor(rows, dtype=torch.long)
+            ids = torch.tensor(rows, dtype=torch.long)
+            return (ids, self._assistant_mask(ds, ids.shape)) if with_mask else ids
+        if with_mask:
+            raise CurateError(f"set {self.name}: --mask assistant needs the set's stored ids and assistant_mask",
+                              hint="drop --retokenize, or build the set for this model with a chat step")
         if "text" not in ds.column_names:
             raise CurateError(f"set {self.name} has no 'text' column to tokenize", hint="drop --retokenize")
         if tokenizer is None:
@@ -109,6 +116,19 @@ class CalibrationSet:
             raise CurateError(f"no text of {self.name} is {seq_len} tokens long with this tokenizer",
                               hint="lower --seq-len")
         return torch.tensor(rows, dtype=torch.long)
+
+    def _assistant_mask(self, ds, shape):
+        import torch
+
+        col = ds["assistant_mask"] if "assistant_mask" in ds.column_names else None
+        if col is None or any(m is None for m in col):
+            raise CurateError(f"set {self.name} has no assistant_mask column (on every row)",
+                              hint="build it with a 'chat' step or 'generate' with chat: true, or use --mask none")
+        mask = torch.tensor(col, dtype=torch.long)
+        if tuple(mask.shape) != tuple(shape):
+            raise CurateError(f"set {self.name}: assistant_mask {tuple(mask.shape)} does not match input_ids "
+                              f"{tuple(shape)}", hint="rebuild the set")
+        return mask
 
     def check_tokenizer(self, tokenizer_fp: str, *, retokenize: bool = False) -> None:
         fp = self.tokenizer_fingerprint

@@ -5,7 +5,8 @@
     fp = verify_version("out/default/v1.0.0")   # the fingerprint, or a one-line CurateError
 
 The fingerprint is a sha256 over the content columns (``text, input_ids, source, doc_id``) of
-every row, in order, one JSON line per row. The writer computes it from the rows it writes;
+every row, in order, one JSON line per row; a row with an ``assistant_mask`` (chat sets) adds it
+to its line, so sets without the column keep the fingerprints they always had. The writer computes it from the rows it writes;
 :func:`verify_version` recomputes it by streaming the rows back from *both* copies on disk (the
 ``save_to_disk`` arrow file(s) and the Hub parquet shard) and compares it, and the row count,
 with ``manifest.json``. A verdict is cached by (path, size, mtime_ns) of the manifest and data
@@ -26,6 +27,8 @@ from curate.dataset import MANIFEST, PARQUET
 from curate.errors import CurateError
 
 FINGERPRINT_COLUMNS = ("text", "input_ids", "source", "doc_id")
+# Content columns that only some sets have: part of a row's line where the value is not None.
+OPTIONAL_FINGERPRINT_COLUMNS = ("assistant_mask",)
 _HINT = "edited, truncated or replaced since it was written; rebuild it with 'curate build'"
 _memo: dict[str, tuple[Any, str]] = {}  # realpath of the version -> (stat key, fingerprint)
 
@@ -44,7 +47,8 @@ def fingerprint_rows(rows: Iterable[dict[str, Any]]) -> str:
     or descriptive and stay out, so adding a score never changes a set's identity."""
     h = hashlib.sha256()
     for r in rows:
-        _update(h, [r[c] for c in FINGERPRINT_COLUMNS])
+        extra = [r[c] for c in OPTIONAL_FINGERPRINT_COLUMNS if r.get(c) is not None]
+        _update(h, [r[c] for c in FINGERPRINT_COLUMNS] + extra)
     return h.hexdigest()
 
 
@@ -56,9 +60,10 @@ def fingerprint_batches(batches: Iterable[Any], lengths: set[int] | None = None)
     for b in batches:
         names = b.schema.names
         cols = [b.column(names.index(c)).to_pylist() if c in names else [None] * b.num_rows
-                for c in FINGERPRINT_COLUMNS]
+                for c in FINGERPRINT_COLUMNS + OPTIONAL_FINGERPRINT_COLUMNS]
+        k = len(FINGERPRINT_COLUMNS)
         for values in zip(*cols, strict=True):
-            _update(h, list(values))
+            _update(h, list(values[:k]) + [v for v in values[k:] if v is not None])
             if lengths is not None and values[1]:
                 lengths.add(len(values[1]))
         n += b.num_rows
@@ -83,7 +88,7 @@ def _parquet_batches(f: Path) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(f)
-    cols = [c for c in FINGERPRINT_COLUMNS if c in pf.schema_arrow.names]
+    cols = [c for c in FINGERPRINT_COLUMNS + OPTIONAL_FINGERPRINT_COLUMNS if c in pf.schema_arrow.names]
     yield from pf.iter_batches(batch_size=256, columns=cols)
 
 

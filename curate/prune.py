@@ -49,9 +49,14 @@ def prune_with_set(model_name: str, calibration: str | Path, cfg: PruneConfig, *
     cs = load_set(calibration)
     model, tok, info = load_model(model_name, dtype=dtype)
     cs.check_tokenizer(info.tokenizer, retokenize=retokenize)
-    ids = cs.draw(nsamples, seed, tokenizer=tok, retokenize=retokenize, seq_len=seq_len)
+    stat_mask = None
+    if cfg.mask == "assistant":  # the statistics count the set's assistant tokens only
+        ids, stat_mask = cs.draw(nsamples, seed, tokenizer=tok, retokenize=retokenize, seq_len=seq_len,
+                                 with_mask=True)
+    else:
+        ids = cs.draw(nsamples, seed, tokenizer=tok, retokenize=retokenize, seq_len=seq_len)
     check_vocabulary(ids, model, cs.name, model_name)
-    report = prune_model(model, ids, cfg, progress=progress)
+    report = prune_model(model, ids, cfg, progress=progress, stat_mask=stat_mask)
     report.config.update({"model": info.to_dict(), "calibration": {"name": cs.name, "fingerprint": cs.fingerprint,
                                                                    "path": str(cs.path), "seed": seed,
                                                                    "retokenize": retokenize}})

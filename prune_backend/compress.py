@@ -26,16 +26,20 @@ CompressConfig = PruneConfig | QuantConfig
 
 
 def compress_model(model: torch.nn.Module, input_ids: torch.LongTensor | None, cfg: CompressConfig,
-                   attention_mask: torch.Tensor | None = None, progress: bool = True):
+                   attention_mask: torch.Tensor | None = None, progress: bool = True,
+                   stat_mask: torch.Tensor | None = None):
     """Prune (PruneConfig) or fake-quantize (QuantConfig) ``model`` in place on ``input_ids`` (N, L)."""
     if isinstance(cfg, QuantConfig):
+        if stat_mask is not None:
+            raise PruneError("quantization does not take a token mask", hint="drop --mask")
         from prune_backend.quant.driver import quantize_model
 
         return quantize_model(model, input_ids, cfg, attention_mask=attention_mask, progress=progress)
     if isinstance(cfg, PruneConfig):
         from prune_backend.sequential import prune_model
 
-        return prune_model(model, input_ids, cfg, attention_mask=attention_mask, progress=progress)
+        return prune_model(model, input_ids, cfg, attention_mask=attention_mask, progress=progress,
+                           stat_mask=stat_mask)
     raise PruneError(f"cannot compress with a {type(cfg).__name__}", hint="pass a PruneConfig or a QuantConfig")
 
 
@@ -45,5 +49,6 @@ def describe(cfg: CompressConfig) -> dict[str, Any]:
         return {"kind": "quantize", "label": cfg.label, "method": cfg.method, "bits": cfg.bits,
                 "group_size": cfg.group_size, "sym": cfg.sym, "act_order": cfg.act_order}
     d = cfg.to_dict()
-    label = d["method"] + ("+owl" if d.get("owl") else "") + ("+dsnot" if d.get("dsnot") else "")
+    label = (d["method"] + ("+owl" if d.get("owl") else "") + ("+dsnot" if d.get("dsnot") else "")
+             + ("+assistant-mask" if d.get("mask") == "assistant" else ""))
     return {"kind": "prune", "label": label, "method": d["method"], "sparsity": d["sparsity"], "pattern": d["pattern"]}

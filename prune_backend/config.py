@@ -86,6 +86,10 @@ class PruneConfig(BaseModel):
     hessian_fp32: bool = Field(False, description="SparseGPT: accumulate X^T X from fp32 inputs (exact path)")
     sparsegpt_solver: Literal["auto", "eager", "graph"] = Field(
         "auto", description="SparseGPT column loop: eager, graph (CUDA graph per block) or auto (graph on CUDA)")
+    # Which calibration tokens the statistics (column norms, X^T X) count: all, or only those a
+    # 0/1 (N, L) ``stat_mask`` beside input_ids marks (a chat set's assistant tokens).
+    mask: Literal["none", "assistant"] = Field(
+        "none", description="statistics over all tokens (none) or only the set's assistant tokens (assistant)")
 
     def __init__(self, **data: Any):
         try:

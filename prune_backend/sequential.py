@@ -55,6 +55,7 @@ class _StopForward(Exception):
 class Batch:
     hidden: torch.Tensor  # (B, L, H) input of the current layer, on the compute device
     kwargs: list[dict[str, Any]]  # per decoder layer: attention mask, position embeddings, ...
+    stat_mask: torch.Tensor | None = None  # (B, L) bool: the tokens the statistics count; None = all
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -108,8 +109,9 @@ class _PassThrough(nn.Module):
 
 @torch.no_grad()
 def capture_inputs(model: nn.Module, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None,
-                   device: torch.device, batch_size: int) -> list[Batch]:
-    """Hidden states entering decoder layer 0 and every layer's kwargs, per batch (step 1)."""
+                   device: torch.device, batch_size: int, stat_mask: torch.Tensor | None = None) -> list[Batch]:
+    """Hidden states entering decoder layer 0 and every layer's kwargs, per batch (step 1);
+    ``stat_mask`` (N, L) is cut into the batches beside them."""
     layers = decoder_layers(model)
     holder = _layers_holder(model, layers)
     moved: list[tuple[nn.Module, torch.device]] = []
@@ -131,7 +133,8 @@ def capture_inputs(model: nn.Module, input_ids: torch.LongTensor, attention_mask
                 model(input_ids=ids, attention_mask=am, use_cache=False)
             except _StopForward:
                 pass
-            batches.append(Batch(sink["hidden"], sink["kwargs"]))
+            sm = None if stat_mask is None else stat_mask[s:s + batch_size].to(device=device, dtype=torch.bool)
+            batches.append(Batch(sink["hidden"], sink["kwargs"], sm))
     finally:
         for i, layer in enumerate(originals):
             layers[i] = layer
@@ -156,6 +159,7 @@ class _StatsCollector:
         self.order: list[str] = []
         self.first = True
         self.nseq = 0
+        self.token_mask: torch.Tensor | None = None  # (B*L,) bool of the running batch, or None
         self._seen: dict[int, tuple[torch.Tensor, str]] = {}
         self._handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in linears.items()]
 
@@ -167,7 +171,9 @@ class _StatsCollector:
                 self.owner.setdefault(name, hit[1])
             else:
                 self.owner.setdefault(name, name)
-                self.stats.setdefault(name, LinearStats()).add(x, hessian=self.hessian, nseq=self.nseq,
+                # Only the masked tokens enter the sums: (B, L, in) -> (T_masked, in).
+                xs = x if self.token_mask is None else x.reshape(-1, x.shape[-1])[self.token_mask]
+                self.stats.setdefault(name, LinearStats()).add(xs, hessian=self.hessian, nseq=self.nseq,
                                                                  hessian_fp32=self.hessian_fp32)
                 self._seen[id(x)] = (x, name)  # the strong ref keeps id(x) from being reused
             if self.first:
@@ -179,6 +185,7 @@ class _StatsCollector:
 
     def run(self, layer: nn.Module, batch: Batch, idx: int) -> torch.Tensor | None:
         self.nseq = batch.hidden.shape[0]
+        self.token_mask = None if batch.stat_mask is None else batch.stat_mask.reshape(-1)
         try:
             return _run_layer(layer, batch, idx)
         except _StopForward:
@@ -272,15 +279,29 @@ def _owl_layer_sparsities(layers, batches: list[Batch], cfg: PruneConfig, device
 
 @torch.no_grad()
 def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
-                attention_mask: torch.Tensor | None = None, progress: bool = True) -> PruneReport:
-    """Prune ``model`` in place on calibration tokens ``input_ids`` (N, L); see the module doc."""
+                attention_mask: torch.Tensor | None = None, progress: bool = True,
+                stat_mask: torch.Tensor | None = None) -> PruneReport:
+    """Prune ``model`` in place on calibration tokens ``input_ids`` (N, L); see the module doc.
+
+    With ``cfg.mask == "assistant"`` the statistics count only the tokens where ``stat_mask``
+    (N, L, 0/1) is 1; every token still runs through the model (the context of the masked ones).
+    """
     from prune_backend.registry import METHODS
 
     method_cls = METHODS.get(cfg.method)
     method: PruningMethod = method_cls(cfg)
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.numel() == 0:
         raise PruneError("calibration input_ids must be a non-empty (N, L) LongTensor")
+    if cfg.mask == "none":
+        stat_mask = None
+    elif stat_mask is None or tuple(stat_mask.shape) != tuple(input_ids.shape):
+        raise PruneError(f"mask '{cfg.mask}' needs a stat_mask of the shape of input_ids {tuple(input_ids.shape)}",
+                         hint="pass the set's assistant_mask, or mask 'none'")
+    elif not bool(stat_mask.any()):
+        raise PruneError(f"mask '{cfg.mask}': the stat_mask marks no token", hint="use mask 'none'")
     if getattr(method, "whole_model", False):
+        if stat_mask is not None:
+            raise PruneError(f"method {cfg.method} cannot count masked tokens only", hint="use mask 'none'")
         return method.run(model, input_ids, attention_mask=attention_mask, progress=progress)
 
     from tqdm.auto import tqdm
@@ -295,14 +316,14 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
                          config=cfg.to_dict(), device=str(device), nsamples=int(input_ids.shape[0]),
                          seqlen=int(input_ids.shape[1]))
     try:
-        batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size)
+        batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size, stat_mask)
         targets = [cfg.sparsity] * len(layers)
         hessian = "hessian" in method.needs
         reuse: _StatsCollector | None = None  # layer 0's statistics, already taken by OWL's pass
         if cfg.owl:
             report.outlier_ratios, targets, reuse = _owl_layer_sparsities(layers, batches, cfg, device, progress,
                                                                           hessian)
-            batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size)
+            batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size, stat_mask)
         report.layer_sparsity = targets
         prefix = _layer_prefix(model, layers)
         for i in tqdm(range(len(layers)), desc=f"prune {cfg.method}", disable=not progress):

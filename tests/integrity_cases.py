@@ -278,7 +278,7 @@ CASES: list[Case] = [
       _rec(source="{type: files, paths: [/nonexistent/x.jsonl]}"), new=OLD),
     C("recipe-source-bad-ext", "build r.yaml --out out", 2, "unsupported type '.docx'",
       lambda ws: (ws.write("a.docx", "x"), ws.recipe(source=f"{{type: files, paths: [{ws.p('a.docx')}]}}")), new=OLD),
-    C("recipe-two-producers", "build r.yaml --out out", 2, "needs exactly one 'generate' or 'sample' step",
+    C("recipe-two-producers", "build r.yaml --out out", 2, "needs exactly one 'chat' or 'generate' or 'sample' step",
       _rec(steps="[{type: sample}, {type: sample}]"), new=OLD),
     C("recipe-filter-after-producer", "build r.yaml --out out", 2, "must come before",
       _rec(steps="[{type: sample}, {type: length_filter, min_chars: 3}]"), new=OLD),

@@ -113,7 +113,7 @@ def test_where_a_step_may_stand_comes_from_its_spec():
         parse_recipe(comp({"type": "sample"}, {"type": "length_filter"}))
     with pytest.raises(RecipeError, match="step 'dedup' must come after the 'sample' step"):
         parse_recipe(comp({"type": "dedup"}, {"type": "sample"}))
-    with pytest.raises(RecipeError, match="exactly one 'generate' or 'sample' step"):
+    with pytest.raises(RecipeError, match="exactly one 'chat' or 'generate' or 'sample' step"):
         parse_recipe(comp({"type": "sample"}, {"type": "generate"}))
     with pytest.raises(RecipeError, match="'sample' belongs inside a component"):
         parse_recipe({**BASE, "steps": [{"type": "sample"}]})

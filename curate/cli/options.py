@@ -32,6 +32,8 @@ def _click_type(annotation: Any) -> tuple[Any, bool]:
         annotation = args[0]
     if typing.get_origin(annotation) is tuple:
         return typing.get_args(annotation)[0], True
+    if typing.get_origin(annotation) is typing.Literal:  # e.g. mask: none|assistant
+        return click.Choice([str(a) for a in typing.get_args(annotation)]), False
     return annotation, False
 
 

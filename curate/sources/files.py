@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import glob
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,8 @@ class FilesSource(Source):
             for i, row in enumerate(ds):
                 doc_id = str(row[self.id_field]) if self.id_field else f"{path.name}:{i}"
                 text = row[self.text_field]
+                if isinstance(text, list) and all(isinstance(m, dict) for m in text):
+                    text = json.dumps(text, ensure_ascii=False)  # a messages list: the chat step parses it
                 if text is not None and not isinstance(text, str):
                     raise SourceError(f"source file {path} row {i}: field '{self.text_field}' is "
                                       f"{type(text).__name__}, not text", hint="point text_field at a string field")

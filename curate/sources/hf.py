@@ -11,6 +11,7 @@ or a builder name (``json``/``parquet``) with ``data_files``, which is how the t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,4 +75,7 @@ class HFSource(Source):
             if self.text_field not in row:
                 raise SourceError(f"dataset '{self.path}' has no field '{self.text_field}'")
             doc_id = str(row[self.id_field]) if self.id_field else str(i)
-            yield doc_id, doc_id, row[self.text_field] or ""
+            text = row[self.text_field] or ""
+            if isinstance(text, list):  # a messages list: the chat step parses it
+                text = json.dumps(text, ensure_ascii=False)
+            yield doc_id, doc_id, text

@@ -12,6 +12,7 @@ from curate.steps.base import Step, StepSpec, StepStats
 STEPS = SpecRegistry("step type", entry_point_group="curate.steps")
 STEPS.register("sample", "curate.steps.producers:SampleStep", spec="curate.steps.producers:SampleSpec")
 STEPS.register("generate", "curate.steps.producers:GenerateStep", spec="curate.steps.producers:GenerateSpec")
+STEPS.register("chat", "curate.steps.chat:ChatStep", spec="curate.steps.chat:ChatSpec")
 STEPS.register("length_filter", "curate.steps.filters:LengthFilter", spec="curate.steps.filters:LengthFilterSpec")
 STEPS.register("quality_filter", "curate.steps.filters:QualityFilter", spec="curate.steps.filters:QualityFilterSpec")
 STEPS.register("perplexity_filter", "curate.steps.filters:PerplexityFilter",

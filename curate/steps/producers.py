@@ -76,8 +76,26 @@ class GenerateSpec(StepSpec):
     oversample: float = Field(default=1.0, ge=1.0)
     backend: str = "transformers"  # a name of curate.generation.GENERATION_BACKENDS
     batch_size: int | None = Field(default=None, gt=0)
+    # Prompt through the model's chat template (curate.steps.chat): the user turn is a question
+    # of the document (``question``: its first ``prefix_tokens`` tokens, the whole ``document``,
+    # a champ-math ``problem`` without its solution, or a documented Python ``function``'s
+    # signature and docstring), put into ``template``; the sample is the prompt and the model's
+    # answer, and its assistant_mask marks the answer.
+    chat: bool = False
+    question: Literal["prefix", "document", "problem", "function"] = "prefix"
+    template: str = "{question}"
+    system: str | None = None
+    max_question_tokens: int | None = Field(default=None, gt=0)  # default: half of seq_len
     stage: ClassVar[Stage] = "producer"
     self_generated: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _chat_only(self):
+        if not self.chat and (self.question != "prefix" or self.template != "{question}" or self.system):
+            raise ValueError("question, template and system need chat: true")
+        if "{question}" not in self.template:
+            raise ValueError("template must contain {question}")
+        return self
 
     @field_validator("prefix_tokens")
     @classmethod
@@ -158,9 +176,9 @@ class GenerateStep(Producer):
     kind = "generator"
 
     def process(self, samples: list[Sample], ctx: Any) -> list[Sample]:
-        from curate.generation import GENERATION_BACKENDS, SamplingConfig
-
         spec, tok = self.spec, ctx.tokenizer
+        if spec.chat:
+            return self._chat(samples, ctx)
         k = spec.prefix_tokens
         k_range = (k, k) if isinstance(k, int) else (k[0], k[-1])
         rng = random.Random(f"{self.seed}:{self.source_name}:prefix")
@@ -168,15 +186,9 @@ class GenerateStep(Producer):
         pairs = draw_prefixes(samples, make_tokenize(tok), self.n_out, k_range, rng, start)
         if max(len(p) for _, p in pairs) >= self.seq_len:
             raise SourceError(f"prefix_tokens {k} leaves nothing to generate with seq_len={self.seq_len}")
-        cfg = SamplingConfig(temperature=spec.temperature or 1.0, top_p=spec.top_p, top_k=spec.top_k,
-                             repetition_penalty=spec.repetition_penalty,
-                             temperature_schedule=tuple(spec.temperature_schedule) if spec.temperature_schedule else None,
-                             schedule_tokens=spec.schedule_tokens)
-        backend = GENERATION_BACKENDS.get(spec.backend).from_context(
-            ctx, seed=self.seed, batch_size=spec.batch_size or ctx.batch_size)
+        cfg = self._sampling()
         prompts = [p for _, p in pairs]
-        cont = backend.generate(prompts, [self.seq_len - len(p) for p in prompts], cfg, seed=self.seed,
-                                progress=ctx.progress)
+        cont = self._generate(prompts, cfg, ctx)
         out = []
         for i, ((doc, prompt), gen) in enumerate(zip(pairs, cont, strict=True)):
             ids = list(prompt) + list(gen)  # exactly seq_len tokens
@@ -186,6 +198,80 @@ class GenerateStep(Producer):
                 doc_id=f"{doc.doc_id if doc else 'start'}#gen{i}",
                 input_ids=ids,
                 meta={"prefix_len": len(prompt) if doc is not None else 0, "backend": spec.backend,
+                      **{k2: (str(v) if isinstance(v, list) else v) for k2, v in cfg.to_dict().items() if v is not None}},
+            ))
+        self.stats.extra["sampling"] = cfg.to_dict()
+        return out
+
+    def _sampling(self):
+        from curate.generation import SamplingConfig
+
+        spec = self.spec
+        return SamplingConfig(temperature=spec.temperature or 1.0, top_p=spec.top_p, top_k=spec.top_k,
+                              repetition_penalty=spec.repetition_penalty,
+                              temperature_schedule=tuple(spec.temperature_schedule) if spec.temperature_schedule else None,
+                              schedule_tokens=spec.schedule_tokens)
+
+    def _generate(self, prompts: list[list[int]], cfg, ctx: Any) -> list[list[int]]:
+        """Continuations that make every prompt exactly seq_len tokens long."""
+        from curate.generation import GENERATION_BACKENDS
+
+        backend = GENERATION_BACKENDS.get(self.spec.backend).from_context(
+            ctx, seed=self.seed, batch_size=self.spec.batch_size or ctx.batch_size)
+        return backend.generate(prompts, [self.seq_len - len(p) for p in prompts], cfg, seed=self.seed,
+                                progress=ctx.progress)
+
+    def _chat(self, samples: list[Sample], ctx: Any) -> list[Sample]:
+        """Questions of the documents through the chat template; the model's answers (EOS, the
+        template's end of turn, is suppressed until L tokens, as in every self-generation)."""
+        from curate.steps.chat import QUESTIONS, chat_prompt, check_chat_template
+
+        spec, tok = self.spec, ctx.tokenizer
+        check_chat_template(tok)
+        tokenize = make_tokenize(tok)
+        extract = QUESTIONS.get(spec.question)
+        k = spec.prefix_tokens
+        k_range = (k, k) if isinstance(k, int) else (k[0], k[-1])
+        max_q = spec.max_question_tokens or self.seq_len // 2
+        rng = random.Random(f"{self.seed}:{self.source_name}:question")
+        order = list(range(len(samples)))
+        rng.shuffle(order)
+        pairs: list[tuple[Sample, list[int]]] = []
+        pos = 0
+        while len(pairs) < self.n_out and pos < len(order) * 4:  # every document up to four times
+            doc = samples[order[pos % len(order)]]
+            pos += 1
+            if extract is None:  # "prefix": the first k tokens of the document
+                ids = tokenize(doc.text)[:max(rng.randint(*k_range), 1)]
+                q = tok.decode(ids, skip_special_tokens=True).strip()
+            else:
+                q = extract(doc.text, rng)
+            if not q:
+                self.stats.drop(f"no_{spec.question}")
+                continue
+            q_ids = tokenize(q)
+            if len(q_ids) > max_q:  # keep room for the answer: cut the question
+                q = tok.decode(q_ids[:max_q], skip_special_tokens=True)
+            prompt = chat_prompt(tok, spec.template.format(question=q), spec.system)
+            if len(prompt) >= self.seq_len:
+                self.stats.drop("prompt_too_long")
+                continue
+            pairs.append((doc, prompt))
+        if len(pairs) < self.n_out:
+            raise SourceError(f"source '{self.source_name}' gave {len(pairs)} {spec.question} questions, "
+                              f"{self.n_out} are needed", hint="use another question kind or a larger source")
+        cfg = self._sampling()
+        cont = self._generate([p for _, p in pairs], cfg, ctx)
+        out = []
+        for i, ((doc, prompt), gen) in enumerate(zip(pairs, cont, strict=True)):
+            ids = list(prompt) + list(gen)  # exactly seq_len tokens
+            out.append(Sample(
+                text=tok.decode(ids, skip_special_tokens=False),
+                source=f"self-gen:{self.source_name}",
+                doc_id=f"{doc.doc_id}#chat{i}",
+                input_ids=ids,
+                assistant_mask=[0] * len(prompt) + [1] * len(gen),
+                meta={"prompt_len": len(prompt), "chat": True, "question": spec.question, "backend": spec.backend,
                       **{k2: (str(v) if isinstance(v, list) else v) for k2, v in cfg.to_dict().items() if v is not None}},
             ))
         self.stats.extra["sampling"] = cfg.to_dict()

@@ -49,6 +49,8 @@ class ValidateConfig(BaseModel):
     def prune_key(self) -> dict[str, Any]:
         """The compression knobs that change a draw's result (not where or in what batches it runs)."""
         knobs = self.compression.model_dump(mode="json", exclude={"device", "batch_size"})
+        if knobs.get("mask") == "none":
+            del knobs["mask"]  # unmasked draws keep the keys they had before the field existed
         return knobs if self.quant is None else {"quantize": knobs}  # pruning keys as before: draws resume
 
     @property

@@ -52,13 +52,16 @@ def load_sets(cfg: ValidateConfig) -> list[SetEntry]:
 
 
 def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenizer, info, work: Path):
-    """Calibration tokens (N, L) of one draw, and a description of where they came from."""
+    """Calibration tokens (N, L) of one draw, the (N, L) token mask of the statistics (the rows'
+    assistant_mask under ``--mask assistant``, else None), and where the tokens came from."""
     from curate.prune import check_vocabulary
 
+    masked = cfg.quant is None and cfg.prune.mask == "assistant"
     if cfg.draw == "resample":
-        ids = entry.cs.draw(entry.nsamples, seed, tokenizer=tokenizer, retokenize=cfg.retokenize)
+        ids = entry.cs.draw(entry.nsamples, seed, tokenizer=tokenizer, retokenize=cfg.retokenize, with_mask=masked)
+        ids, stat_mask = ids if masked else (ids, None)
         check_vocabulary(ids, model, entry.label, cfg.model)
-        return ids, {"draw": "resample", "rows": entry.nsamples, "of": len(entry.cs),
+        return ids, stat_mask, {"draw": "resample", "rows": entry.nsamples, "of": len(entry.cs),
                      "retokenized": cfg.retokenize}
     recipe_dict = (entry.cs.manifest or {}).get("recipe")
     if not recipe_dict:
@@ -73,5 +76,6 @@ def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenize
     res = build_recipe(recipe, work / "rebuilt" / slug(entry.label), seed=seed, ctx=ctx, progress=cfg.progress)
     built = load_set(res.path)
     n = min(entry.nsamples, len(built)) if cfg.nsamples else len(built)
-    return built.draw(n, seed), {"draw": "rebuild", "path": str(res.path), "rows": n,
+    ids, stat_mask = built.draw(n, seed, with_mask=True) if masked else (built.draw(n, seed), None)
+    return ids, stat_mask, {"draw": "rebuild", "path": str(res.path), "rows": n,
                                  "fingerprint": built.fingerprint}

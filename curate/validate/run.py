@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from curate.errors import CurateError
 from curate.evaluate.evaluator import Evaluator
 from curate.validate.config import ValidateConfig
 from curate.validate.dense import dense_scores, model_fingerprint
@@ -29,11 +30,11 @@ from curate.validate.report import (
 PruneFn = Callable[[Any, Any, ValidateConfig], Any]  # (model, input_ids (N, L), config) -> report
 
 
-def backend_prune(model, input_ids, cfg: ValidateConfig):
+def backend_prune(model, input_ids, cfg: ValidateConfig, stat_mask=None):
     """The real compressor, in place on ``model``: prune with ``cfg.prune``, or quantize with ``cfg.quant``."""
     from prune_backend.compress import compress_model
 
-    return compress_model(model, input_ids, cfg.compression, progress=cfg.progress)
+    return compress_model(model, input_ids, cfg.compression, progress=cfg.progress, stat_mask=stat_mask)
 
 
 def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None = None,
@@ -52,6 +53,11 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
     log = log or (lambda msg: tqdm.write(msg))
     prune_fn = prune_fn or backend_prune
     entries = load_sets(cfg)  # before the model: a typo in a path fails in a second, not after loading
+    if cfg.quant is None and cfg.prune.mask == "assistant" and cfg.draw == "resample":
+        for e in entries:
+            if "assistant_mask" not in e.cs.dataset.column_names:
+                raise CurateError(f"set {e.label} has no assistant_mask column for --mask assistant",
+                                  hint="build it with a 'chat' step or 'generate' with chat: true, or drop --mask")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -98,9 +104,10 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
             t0 = time.perf_counter()
             try:
                 model.load_state_dict(dense_state)
-                ids, origin = draw_tokens(e, seed, cfg, model, tokenizer, info, out)
+                ids, stat_mask, origin = draw_tokens(e, seed, cfg, model, tokenizer, info, out)
                 t1 = time.perf_counter()
-                prune_fn(model, ids, cfg)
+                # --mask assistant: the statistics count the rows' assistant tokens only
+                prune_fn(model, ids, cfg, **({} if stat_mask is None else {"stat_mask": stat_mask}))
                 t2 = time.perf_counter()
                 sparsity = measured_sparsity(model)
                 nm = cfg.prune.nm if cfg.quant is None else None
