@@ -95,7 +95,7 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path):
       "steps": [{"type": "sample"}, {"type": "score", "scorer": "min_k_pp", "kk": 0.5}]},
      "field 'components.0.steps.1': scorer 'min_k_pp' has no parameter 'kk' (did you mean 'k'?)"),
     ({"source": {"type": "bundled", "name": "chat"}, "steps": [{"method": "packing"}]},
-     "field 'components.0.steps.0.type': missing; give one of: cola, dedup, generate"),
+     "field 'components.0.steps.0.type': missing; give one of: chat, cola, dedup, generate"),
 ])
 def test_unknown_names_are_one_line_with_did_you_mean(component, message):
     with pytest.raises(RecipeError) as exc:
