@@ -28,7 +28,8 @@ How it runs (SparseGPT Sec. 3, Wanda Sec. 3, in their reference code's order):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +278,18 @@ def _owl_layer_sparsities(layers, batches: list[Batch], cfg: PruneConfig, device
     return ratios, owl_sparsities(ratios, cfg.sparsity, cfg.owl_lambda), first
 
 
+@contextmanager
+def kv_cache_off(model: nn.Module) -> Iterator[None]:
+    """Layer-wise passes need no KV cache: ``config.use_cache`` off inside, restored after."""
+    use_cache = getattr(model.config, "use_cache", None)
+    model.config.use_cache = False
+    try:
+        yield
+    finally:
+        if use_cache is not None:
+            model.config.use_cache = use_cache
+
+
 @torch.no_grad()
 def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
                 attention_mask: torch.Tensor | None = None, progress: bool = True,
@@ -310,12 +323,10 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
     device = resolve_device(cfg.device)
     nm = cfg.nm
     layers = decoder_layers(model)
-    use_cache = getattr(model.config, "use_cache", None)
-    model.config.use_cache = False
     report = PruneReport(method=cfg.method, pattern=cfg.pattern, sparsity=cfg.sparsity,
                          config=cfg.to_dict(), device=str(device), nsamples=int(input_ids.shape[0]),
                          seqlen=int(input_ids.shape[1]))
-    try:
+    with kv_cache_off(model):
         batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size, stat_mask)
         targets = [cfg.sparsity] * len(layers)
         hessian = "hessian" in method.needs
@@ -367,9 +378,6 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
             for b in batches:
                 b.hidden = _run_layer(layer, b, i)
             layer.to(home)
-    finally:
-        if use_cache is not None:
-            model.config.use_cache = use_cache
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     report.seconds = time.perf_counter() - t0

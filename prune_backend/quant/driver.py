@@ -39,6 +39,7 @@ from prune_backend.sequential import (
     _StatsCollector,
     capture_inputs,
     decoder_layers,
+    kv_cache_off,
     resolve_device,
 )
 
@@ -76,9 +77,7 @@ def quantize_model(model: torch.nn.Module, input_ids: torch.LongTensor | None, c
     shape = tuple(input_ids.shape) if gptq else (0, 0)
     report = QuantReport(method=cfg.method, bits=cfg.bits, group_size=cfg.group_size, config=cfg.to_dict(),
                          device=str(device), nsamples=int(shape[0]), seqlen=int(shape[1]))
-    use_cache = getattr(model.config, "use_cache", None)
-    model.config.use_cache = False
-    try:
+    with kv_cache_off(model):
         batches = capture_inputs(model, input_ids, attention_mask, device, cfg.batch_size) if gptq else []
         for i in tqdm(range(len(layers)), desc=f"quantize {cfg.label}", disable=not progress):
             layer = layers[i]
@@ -120,9 +119,6 @@ def quantize_model(model: torch.nn.Module, input_ids: torch.LongTensor | None, c
             for b in batches:
                 b.hidden = _run_layer(layer, b, i)
             layer.to(home)
-    finally:
-        if use_cache is not None:
-            model.config.use_cache = use_cache
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     report.seconds = time.perf_counter() - t0
