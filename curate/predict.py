@@ -153,13 +153,15 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
         table.write_parquet(out)
         _atomic_write(path, out.getvalue())
     fps = dict(zip(table["set"].to_list(), table["fingerprint"].to_list(), strict=True))
+    table_fps = set(table["fingerprint"].to_list())
     for label, cs in (sets or {}).items():
         if isinstance(cs, str | Path):
             from curate.dataset import load_set
 
             cs = load_set(cs)
-        fp = fps.get(label, getattr(cs, "fingerprint", None))
-        if fp is None:
+        # The set's own fingerprint, stored only when rows name it (rebuilt draws name each seed's set).
+        fp = getattr(cs, "fingerprint", None) or fps.get(label)
+        if fp is None or fp not in table_fps:
             continue
         fpath = store / "features" / f"{fp}.json"
         if fpath.exists():

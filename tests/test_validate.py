@@ -329,6 +329,46 @@ def test_rebuild_draws_rebuild_the_recipe_with_each_seed(tmp_path, monkeypatch, 
     assert [f["draw"] for f in facts] == ["rebuild", "rebuild"]
     assert all(f["tokens"] == [4, 32] for f in facts)
     assert facts[0]["fingerprint"] != facts[1]["fingerprint"]  # seed 1 rebuilt different windows
+    # the rows name the set each seed actually built, not the set the recipe came from
+    assert dict(zip(t["seed"].to_list(), t["fingerprint"].to_list(), strict=True)) == {
+        f["seed"]: f["fingerprint"] for f in facts}
+
+
+@pytest.mark.slow
+def test_rebuilt_sets_are_shared_across_validations_and_stored_per_seed(tmp_path, monkeypatch, tiny_model_dir):
+    """--rebuild-dir: a second validation (another sparsity) reuses each seed's rebuilt set instead
+    of building it again; --store keeps the features of every seed's set under its fingerprint."""
+    import curate.build
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.models import ModelInfo, load_model
+    from curate.predict import read_store
+    from curate.recipe import load_recipe
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    model, tok, _ = load_model(str(tiny_model_dir))
+    info = ModelInfo("tiny", "local", str(tiny_model_dir), None, "tiny-sha", "tok")
+    recipe = load_recipe("recipes/wiki-windows.yaml", ["n_samples=4", "seq_len=32"])
+    built = build_recipe(recipe, tmp_path / "sets", seed=0, ctx=RunContext.from_objects(model, tok, info, progress=False),
+                         progress=False)
+    text = tmp_path / "held.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 200)
+    common = dict(sets=[str(built.path)], seeds=2, draw="rebuild", progress=False, rebuild_dir=tmp_path / "rebuilt",
+                  store=tmp_path / "store", eval=EvalConfig(texts=[str(text)], ppl_seq_len=64, ppl_windows=1, tasks=[]))
+    first = validate(ValidateConfig(out=tmp_path / "a", **common), model_objects=(model, tok, info),
+                     prune_fn=magnitude_prune, log=lambda m: None)
+
+    def no_build(*a, **k):
+        raise AssertionError("a recipe + seed already built must be reused")
+
+    monkeypatch.setattr(curate.build, "build_recipe", no_build)
+    second = validate(ValidateConfig(out=tmp_path / "b", prune=PruneConfig(method="magnitude", sparsity=0.3), **common),
+                      model_objects=(model, tok, info), prune_fn=magnitude_prune, log=lambda m: None)
+    fps = sorted(set(first["fingerprint"].to_list()))
+    assert len(fps) == 2 and sorted(set(second["fingerprint"].to_list())) == fps
+    _, feats = read_store(tmp_path / "store")
+    assert set(fps) <= set(feats)  # one feature record per rebuilt seed
+    assert built.manifest["fingerprint"] in fps  # seed 0 rebuilds the very set that was given
 
 
 @pytest.mark.slow

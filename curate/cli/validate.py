@@ -28,6 +28,9 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--nsamples", type=int, default=None, help="Rows per draw (default: half the set, at most 128).")
 @click.option("--draw", type=click.Choice(["resample", "rebuild"]), default="resample", show_default=True,
               help="resample: N rows of the set per seed; rebuild: rebuild the set's recipe with each seed.")
+@click.option("--rebuild-dir", type=click.Path(file_okay=False), default=None,
+              help="Where --draw rebuild builds each seed's set (default: OUT/rebuilt); a recipe + seed "
+                   "already built there is reused.")
 @click.option("--tasks", multiple=True, help="lm-eval tasks, comma-separated (default: the offline held-out accuracy tasks of curate/tasks); 'none' for perplexity only.")
 @click.option("--limit", type=int, default=40, show_default=True, help="Items per lm-eval task (0 = all).")
 @click.option("--num-fewshot", type=int, default=None, help="Shots for every task (default: each task's convention).")
@@ -44,7 +47,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Results store (curate predict) to append the tidy rows and the sets' features to.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_order, static_groups, seeds, nsamples,
-             draw, tasks, limit, num_fewshot, texts, ppl_seq_len, ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, store, quiet):
+             draw, rebuild_dir, tasks, limit, num_fewshot, texts, ppl_seq_len, ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, store, quiet):
     """Prune (or, with --quantize, quantize) MODEL with each SET over --seeds draws and compare
     capability retention.
 
@@ -87,7 +90,7 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
                         num_fewshot=num_fewshot, ppl_seq_len=ppl_seq_len, ppl_windows=ppl_windows or None,
                         decontaminate=not no_decontaminate, batch_size=batch_size)
         cfg = ValidateConfig(sets=list(sets), out=out_dir, model=model_name, dtype=dtype, device=device,
-                             prune=pcfg, seeds=seeds, nsamples=nsamples, draw=draw, eval=ev,
+                             prune=pcfg, seeds=seeds, nsamples=nsamples, draw=draw, rebuild_dir=rebuild_dir, eval=ev,
                              progress=not quiet, retokenize=retokenize, quant=qcfg, store=store)
     except ValidationError as exc:
         err = exc.errors()[0]

@@ -34,6 +34,8 @@ class ValidateConfig(BaseModel):
     seeds: int = Field(3, ge=1, description="draws per set, seeds 0..K-1")
     nsamples: int | None = Field(None, ge=1, description="rows per draw; default: half the set, at most 128")
     draw: Literal["resample", "rebuild"] = "resample"
+    rebuild_dir: Path | None = Field(None, description="where --draw rebuild builds each seed's set (default: "
+                                                       "<out>/rebuilt); a recipe + seed already built there is reused")
     eval: EvalConfig = Field(default_factory=EvalConfig)
     progress: bool = True
     retokenize: bool = False

@@ -72,10 +72,35 @@ def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenize
     from curate.recipe import Recipe
 
     recipe = Recipe.model_validate(recipe_dict)
-    ctx = RunContext.from_objects(model, tokenizer, info, seed=seed, progress=cfg.progress)
-    res = build_recipe(recipe, work / "rebuilt" / slug(entry.label), seed=seed, ctx=ctx, progress=cfg.progress)
-    built = load_set(res.path)
+    recipe = recipe.model_copy(update={"seed": seed})
+    where = Path(cfg.rebuild_dir) if cfg.rebuild_dir is not None else work / "rebuilt"
+    where = where / slug(entry.label)
+    # Same recipe + seed + model = same set (the fingerprint contract), so a version already
+    # built by another validation (another sparsity, pattern or method) is reused, not rebuilt.
+    path = reusable_build(where, recipe.recipe_hash, getattr(info, "sha", None))
+    if path is None:
+        ctx = RunContext.from_objects(model, tokenizer, info, seed=seed, progress=cfg.progress)
+        path = build_recipe(recipe, where, seed=seed, ctx=ctx, progress=cfg.progress).path
+    built = load_set(path)
     n = min(entry.nsamples, len(built)) if cfg.nsamples else len(built)
     ids, stat_mask = built.draw(n, seed, with_mask=True) if masked else (built.draw(n, seed), None)
-    return ids, stat_mask, {"draw": "rebuild", "path": str(res.path), "rows": n,
+    return ids, stat_mask, {"draw": "rebuild", "path": str(path), "rows": n,
                                  "fingerprint": built.fingerprint}
+
+
+def reusable_build(root: Path, recipe_hash: str, model_sha: str | None) -> Path | None:
+    """A finished, verified version under ``root`` built from this exact recipe (seed included)
+    with the same model weights, or None. A damaged version is never reused (rebuilt instead)."""
+    from curate.dataset import list_versions, load_set
+
+    for m in reversed(list_versions(root)):
+        if m.get("error") or m.get("recipe_hash") != recipe_hash:
+            continue
+        if model_sha is not None and (m.get("model") or {}).get("sha") not in (None, model_sha):
+            continue
+        try:
+            load_set(m["path"])  # checks the files against the manifest's fingerprint
+        except CurateError:
+            continue
+        return Path(m["path"])
+    return None

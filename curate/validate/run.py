@@ -119,7 +119,9 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
                                  "traceback": traceback.format_exc()})
                 log(f"draw {e.label} seed {seed} failed: {type(exc).__name__}: {exc}")
                 continue
-            frame = rows_frame(rows, dense, label=e.label, fingerprint=e.cs.fingerprint, seed=seed, cfg=cfg)
+            # A rebuilt draw's rows name the set that was actually built (its own fingerprint).
+            frame = rows_frame(rows, dense, label=e.label, fingerprint=origin.get("fingerprint", e.cs.fingerprint),
+                               seed=seed, cfg=cfg)
             fact = {"set": e.label, "fingerprint": e.cs.fingerprint, "seed": seed, **origin,
                     "tokens": list(ids.shape), "measured_sparsity": round(sparsity, 6), **group,
                     "draw_s": round(t1 - t0, 2), "prune_s": round(t2 - t1, 2), "eval_s": round(t3 - t2, 2)}
@@ -144,7 +146,11 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
     if cfg.store is not None and not table.is_empty():
         from curate.predict import append_results
 
-        append_results(table, cfg.store, sets={e.label: e.cs for e in entries}, model=model, tokenizer=tokenizer)
+        stored: dict[str, Any] = {e.label: e.cs for e in entries}
+        # rebuilt draws: the features of each seed's set, which is what the rows' fingerprints name
+        stored |= {f"{f['set']}/seed{f['seed']}": f["path"] for f in facts
+                   if f.get("draw") == "rebuild" and Path(f.get("path", "")).is_dir()}
+        append_results(table, cfg.store, sets=stored, model=model, tokenizer=tokenizer)
     if failures:
         log(f"{len(failures)} draw(s) failed; see {out / 'failures.json'}")
     return table
