@@ -1,0 +1,179 @@
+"""The calibration-data study on the bundled model, resumable: every strategy over rebuilt seeds
+(``docs/results.md``), the ablations of Ji et al. 2024 (``docs/ablations.md``) and the retention
+predictor fitted on what was measured (``docs/predictor.md``). Successor of compare_strategies.py.
+
+    python benchmarks/study.py run table          # 7 recipes x 5 rebuilt seeds x {Wanda 60 %, Wanda 2:4}
+    python benchmarks/study.py run ablations      # 15 self-generation variants x 3 rebuilt seeds, Wanda 60 %
+    python benchmarks/study.py report             # tables, paired tests, plots, predictor -> docs/
+
+Every part is resumable: seed-0 sets already built are reused, each seed's rebuilt set lives in
+``WORK/rebuilt`` (shared by both pruning configurations) and a finished draw is never redone, so
+rerunning after an interruption continues where it stopped. ``WORK/store`` is the results store of
+``curate predict`` (the tidy rows and each rebuilt set's features). Run the two parts side by side
+with ``OMP_NUM_THREADS=1`` each on a 2-core machine.
+
+Sizes (chosen for 2 CPU cores, see docs/results.md): the strategy sets are the recipes' own sizes
+(40-50 x 128 tokens), each draw prunes with 32 rows; perplexity on 1 window of 512 tokens per
+held-out text; accuracy on the first ``--limit`` items of each task's seeded order. Ablation sets are
+the default recipe at 16 x 128 (the varied knob aside), perplexity plus lastword_wikipedia only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without reinstalling
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE_RECIPES = ["wiki-windows", "default", "detection-minkpp", "mix-uniform", "igsp", "cola", "zipcal"]
+CONFIGS = {"wanda-60": dict(method="wanda", sparsity=0.6, pattern="unstructured"),
+           "wanda-2of4": dict(method="wanda", pattern="2:4")}
+TABLE_TASKS = ("lastword_wikipedia", "arithmetic_2digit", "humaneval_mc")
+ABLATION_TASKS = ("lastword_wikipedia",)
+
+# ablation -> [(level label, x value for the plot, edit of the default recipe)]; the base level
+# (prefix 1-4, drop 20 %, T 0.8, 16 x 128) is shared by every ablation and run once.
+BASE = "abl-base"
+
+
+def _gen(r):  # the generate step of the default recipe
+    return r["components"][0]["steps"][0]
+
+
+def _set_drop(r, rate):
+    steps = r["components"][0]["steps"]
+    steps[:] = [s for s in steps if s["type"] != "perplexity_filter"]
+    if rate > 0:
+        steps.append({"type": "perplexity_filter", "drop_top": rate})
+    _gen(r)["oversample"] = round(1.0 / (1.0 - rate), 4)  # generate n / (1 - rate): n rows remain
+
+
+def _set_tokens(r, n, L):
+    r["n_samples"], r["seq_len"] = n, L
+
+
+ABLATIONS = {
+    "prefix": ("prefix length (tokens)", [("1-4", 2.5, None), ("8", 8, lambda r: _gen(r).update(prefix_tokens=8)),
+                                         ("16", 16, lambda r: _gen(r).update(prefix_tokens=16)),
+                                         ("32", 32, lambda r: _gen(r).update(prefix_tokens=32))]),
+    "filter": ("perplexity filter: share of generations dropped", [
+        ("0", 0.0, lambda r: _set_drop(r, 0.0)), ("0.1", 0.1, lambda r: _set_drop(r, 0.1)),
+        ("0.2", 0.2, None), ("0.4", 0.4, lambda r: _set_drop(r, 0.4))]),
+    "temperature": ("sampling temperature", [("0.6", 0.6, lambda r: _gen(r).update(temperature=0.6)),
+                                             ("0.8", 0.8, None),
+                                             ("1.0", 1.0, lambda r: _gen(r).update(temperature=1.0))]),
+    "nsamples": ("number of samples (L = 128)", [("16", 16, None), ("32", 32, lambda r: _set_tokens(r, 32, 128)),
+                                                 ("64", 64, lambda r: _set_tokens(r, 64, 128)),
+                                                 ("128", 128, lambda r: _set_tokens(r, 128, 128))]),
+    "seqlen": ("sequence length (2,048 tokens in all)", [("64", 64, lambda r: _set_tokens(r, 32, 64)),
+                                                         ("128", 128, None),
+                                                         ("256", 256, lambda r: _set_tokens(r, 8, 256)),
+                                                         ("512", 512, lambda r: _set_tokens(r, 4, 512))]),
+}
+
+
+def ablation_recipes() -> dict[str, dict]:
+    """{recipe name: recipe dict} of every ablation level (the shared base once)."""
+    from curate.recipe import find_recipe
+    from curate.yamlio import read_yaml
+
+    base = read_yaml(find_recipe("default"))
+    base["name"], base["n_samples"], base["seq_len"] = BASE, 16, 128
+    base["description"] = "Ablation base: the default self-generation recipe at 16 x 128."
+    out = {BASE: base}
+    for abl, (_, levels) in ABLATIONS.items():
+        for label, _, edit in levels:
+            if edit is None:
+                continue
+            r = copy.deepcopy(base)
+            edit(r)
+            r["name"] = f"abl-{abl}-{label.replace('.', 'p')}"
+            r["description"] = f"Ablation {abl} = {label} of the default self-generation recipe."
+            out[r["name"]] = r
+    return out
+
+
+def level_name(abl: str, label: str, edit) -> str:
+    return BASE if edit is None else f"abl-{abl}-{label.replace('.', 'p')}"
+
+
+def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) -> list[str]:
+    """Seed-0 build of each recipe (reused when present): the set folders handed to validate."""
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.validate.draws import reusable_build
+
+    model, tok, info = model_objects
+    paths = []
+    for name, recipe in recipes.items():
+        path = reusable_build(sets_out, recipe.recipe_hash, info.sha)
+        if path is None:
+            t0 = time.perf_counter()
+            ctx = RunContext.from_objects(model, tok, info, seed=recipe.seed, progress=False)
+            path = build_recipe(recipe, sets_out, ctx=ctx, progress=False).path
+            log(f"[build] {name}: {path} in {time.perf_counter() - t0:.0f}s")
+        paths.append(str(path))
+    return paths
+
+
+def run(part: str, work: Path, seeds: int, limit: int, log=print) -> None:
+    from curate.evaluate.evaluator import EvalConfig
+    from curate.models import load_model
+    from curate.recipe import load_recipe, parse_recipe
+    from curate.validate import ValidateConfig, validate
+    from prune_backend import PruneConfig
+
+    t_start = time.perf_counter()
+    model_objects = load_model("smollm2-135m")
+    if part == "table":
+        recipes = {name: load_recipe(name) for name in TABLE_RECIPES}
+        configs, tasks, nsamples = CONFIGS, TABLE_TASKS, 32
+    else:
+        recipes = {name: parse_recipe(d, f"ablation {name}") for name, d in ablation_recipes().items()}
+        configs, tasks, nsamples = {"wanda-60": CONFIGS["wanda-60"]}, ABLATION_TASKS, None
+    sets = build_seed0(recipes, work / "sets", model_objects, log)
+    ev = EvalConfig(tasks=tasks, limit=limit, ppl_windows=1)
+    timings = {}
+    for label, prune in configs.items():
+        t0 = time.perf_counter()
+        cfg = ValidateConfig(sets=sets, out=work / part / label, seeds=seeds, nsamples=nsamples, draw="rebuild",
+                             rebuild_dir=work / "rebuilt", eval=ev, prune=PruneConfig(**prune), progress=False,
+                             store=work / "store")
+        validate(cfg, model_objects=model_objects, log=log)
+        timings[label] = round(time.perf_counter() - t0, 1)
+        log(f"[validate] {part} {label}: {timings[label]}s")
+    timings["total"] = round(time.perf_counter() - t_start, 1)
+    stamp = work / f"{part}-timing.json"
+    prior = json.loads(stamp.read_text()) if stamp.exists() else []
+    stamp.write_text(json.dumps(prior + [timings | {"finished": time.strftime("%Y-%m-%d %H:%M:%S")}], indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("part", choices=["table", "ablations"])
+    r.add_argument("--work", default="runs/study")
+    r.add_argument("--seeds", type=int, default=None, help="rebuilt seeds (default: 5 table, 3 ablations)")
+    r.add_argument("--limit", type=int, default=None, help="items per task (default: 30 table, 50 ablations)")
+    rep = sub.add_parser("report")
+    rep.add_argument("--work", default="runs/study")
+    rep.add_argument("--docs", default=str(ROOT / "docs"))
+    args = ap.parse_args()
+    if args.cmd == "run":
+        seeds = args.seeds or (5 if args.part == "table" else 3)
+        limit = args.limit or (30 if args.part == "table" else 50)
+        run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True))
+    else:
+        from study_report import report  # benchmarks/study_report.py
+
+        report(Path(args.work), Path(args.docs))
+
+
+if __name__ == "__main__":
+    main()
