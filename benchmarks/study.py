@@ -137,6 +137,8 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print) -> None:
         recipes = {name: parse_recipe(d, f"ablation {name}") for name, d in ablation_recipes().items()}
         configs, tasks, nsamples = {"wanda-60": CONFIGS["wanda-60"]}, ABLATION_TASKS, None
     sets = build_seed0(recipes, work / "sets", model_objects, log)
+    (work / f"{part}-study.json").write_text(json.dumps({"tasks": list(tasks), "limit": limit, "seeds": seeds,
+                                                         "nsamples": nsamples, "configs": configs}, indent=1))
     ev = EvalConfig(tasks=tasks, limit=limit, ppl_windows=1)
     timings = {}
     for label, prune in configs.items():

@@ -1,0 +1,328 @@
+"""Tables, paired tests, plots and the predictor of ``benchmarks/study.py`` -> docs/.
+
+    python benchmarks/study.py report --work runs/study --docs docs
+
+Statistics (pure functions below, tested in tests/test_study_report.py):
+- each draw's retention per capability dimension, accuracy and perplexity apart
+  (:func:`curate.evaluate.dimensions.dimension_retention` with ``by_kind=True``); the mean over the
+  rebuilt seeds with a 95 % t interval (n - 1 degrees of freedom);
+- per column, the set with the highest mean against each other set: a paired t-test over seeds
+  (seed k of both sets shares the evaluation items and windows; the sets are rebuilt independently),
+  two-sided, Holm-corrected over the comparisons of that column. ``*`` marks a set whose difference
+  to the best is significant at 0.05 after correction; unmarked = not distinguishable from the best.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+KINDS = ("accuracy", "perplexity")
+DIMS = ("General", "Math", "Code", "Total")
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): t interval with n - 1 degrees of freedom; a single value has no width."""
+    from scipy import stats
+
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v:
+        return (float("nan"),) * 3
+    m = sum(v) / len(v)
+    if len(v) < 2:
+        return m, m, m
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+    h = stats.t.ppf(0.5 + level / 2, len(v) - 1) * sd / math.sqrt(len(v))
+    return m, m - h, m + h
+
+
+def holm(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values (monotone, capped at 1)."""
+    order = sorted(pvalues, key=lambda k: pvalues[k])
+    out, running, n = {}, 0.0, len(order)
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (n - i) * pvalues[k]))
+        out[k] = running
+    return out
+
+
+def paired_vs_best(per_seed: dict[str, dict[int, float]]) -> tuple[str, dict[str, float]]:
+    """The set with the highest mean and the Holm-adjusted paired-t p-value of every other set
+    against it, over the seeds both have (NaN when fewer than 2 shared seeds or no variance)."""
+    from scipy import stats
+
+    means = {s: sum(v.values()) / len(v) for s, v in per_seed.items() if v}
+    best = max(sorted(means), key=lambda s: means[s])
+    raw = {}
+    for s in sorted(means):
+        if s == best:
+            continue
+        seeds = sorted(set(per_seed[s]) & set(per_seed[best]))
+        a = [per_seed[best][k] for k in seeds]
+        b = [per_seed[s][k] for k in seeds]
+        diffs = [x - y for x, y in zip(a, b, strict=True)]
+        if len(seeds) < 2 or max(diffs) == min(diffs):
+            raw[s] = 0.0 if seeds and len(seeds) >= 2 and diffs[0] != 0 else float("nan")
+            continue
+        raw[s] = float(stats.ttest_rel(a, b).pvalue)
+    finite = {k: v for k, v in raw.items() if math.isfinite(v)}
+    adj = holm(finite) if finite else {}
+    return best, {s: adj.get(s, float("nan")) for s in raw}
+
+
+def per_draw(table, items):
+    """Polars frame: set, seed, kind (accuracy / perplexity / all), dimension, retention."""
+    import polars as pl
+
+    from curate.evaluate.dimensions import dimension_retention
+
+    kinds = dimension_retention(table, items=items, by_kind=True).select("set", "seed", "kind", "dimension",
+                                                                         "retention")
+    both = dimension_retention(table, items=items).select("set", "seed", "dimension", "retention") \
+        .with_columns(pl.lit("all").alias("kind")).select(kinds.columns)
+    return pl.concat([kinds, both])
+
+
+def column(draws, kind: str, dim: str) -> dict[str, dict[int, float]]:
+    import polars as pl
+
+    sub = draws.filter((pl.col("kind") == kind) & (pl.col("dimension") == dim))
+    out: dict[str, dict[int, float]] = {}
+    for s, seed, r in sub.select("set", "seed", "retention").iter_rows():
+        out.setdefault(s, {})[int(seed)] = float(r)
+    return out
+
+
+def fmt(m, lo, hi):
+    return "-" if not math.isfinite(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def results_section(draws, sets: list[str], kind: str) -> tuple[list[str], list[str]]:
+    """Markdown rows (one per set) for one kind, and the sentences on significance."""
+    cols = [d for d in DIMS if column(draws, kind, d)]
+    lines = ["| set | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
+    verdicts, marks = [], {}
+    for d in cols:
+        per = column(draws, kind, d)
+        best, p = paired_vs_best(per)
+        sig = [s for s, v in p.items() if math.isfinite(v) and v < 0.05]
+        ns = [s for s, v in p.items() if not (math.isfinite(v) and v < 0.05)]
+        marks[d] = (best, p)
+        verdicts.append(f"- **{kind} {d}**: best `{best}`; significantly below it (paired t, Holm, p < 0.05): "
+                        f"{', '.join(f'`{s}` (p={p[s]:.3g})' for s in sig) or 'none'}; not distinguishable from it: "
+                        f"{', '.join(f'`{s}`' for s in ns) or 'none'}.")
+    for s in sets:
+        cells = []
+        for d in cols:
+            per = column(draws, kind, d)
+            if s not in per:
+                cells.append("-")
+                continue
+            m, lo, hi = mean_ci(list(per[s].values()))
+            best, p = marks[d]
+            tag = " **best**" if s == best else (" *" if math.isfinite(p.get(s, float("nan"))) and p[s] < 0.05 else "")
+            cells.append(fmt(m, lo, hi) + tag)
+        lines.append(f"| `{s}` | " + " | ".join(cells) + " |")
+    return lines, verdicts
+
+
+def _load(run_dir: Path):
+    import polars as pl
+
+    f = run_dir / "results.parquet"
+    return pl.read_parquet(f) if f.exists() else None
+
+
+def _items(work: Path, part: str) -> dict[str, int]:
+    from curate.evaluate.dimensions import task_items
+
+    meta = json.loads((work / f"{part}-study.json").read_text())
+    return task_items(meta["tasks"], meta["limit"])
+
+
+def ablation_plot(draws, abl: str, title: str, levels, path: Path) -> list[dict]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from study import level_name  # benchmarks/study.py
+
+    rows = []
+    panels = [("perplexity", "Total", "perplexity retention (Total)"),
+              ("accuracy", "General", "lastword_wikipedia accuracy retention")]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, (kind, dim, ylabel) in zip(axes, panels, strict=True):
+        per = column(draws, kind, dim)
+        xs, ms, errs = [], [], []
+        for label, _, edit in levels:
+            name = level_name(abl, label, edit)
+            vals = list(per.get(name, {}).values())
+            m, lo, hi = mean_ci(vals)
+            rows.append({"ablation": abl, "level": label, "set": name, "kind": kind, "dimension": dim,
+                         "mean": m, "low": lo, "high": hi, "n": len(vals),
+                         "per_seed": {k: round(v, 4) for k, v in sorted(per.get(name, {}).items())}})
+            xs.append(label)
+            ms.append(m)
+            errs.append(0.0 if not math.isfinite(hi) else hi - m)
+        ax.errorbar(range(len(xs)), ms, yerr=errs, fmt="o-", capsize=4)
+        ax.set_xticks(range(len(xs)), xs)
+        ax.set_xlabel(title)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Ablation: {title} (Wanda 60 %, mean and 95 % CI over rebuilt seeds)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return rows
+
+
+def predictor_section(work: Path, held_out: list[str]) -> tuple[list[str], dict]:
+    """Leave-one-recipe-out rho per dimension per configuration, and the ranking of recipes the
+    model never saw (``held_out``: all their rows removed before fitting)."""
+    import polars as pl
+
+    from curate.predict import fit_predictor, read_store, recipe_of, training_frame
+
+    rows, feats = read_store(work / "store")
+    out_lines, facts = [], {}
+    configs = rows.select("method", "sparsity", "pattern").unique().sort(["pattern", "sparsity"]).rows()
+    for method, sparsity, pattern in configs:
+        label = f"{method} {pattern} {sparsity:g}"
+        try:
+            pred = fit_predictor(rows, feats, method=method, sparsity=sparsity, pattern=pattern)
+        except Exception as exc:  # noqa: BLE001 - report what could not be fitted
+            out_lines.append(f"- {label}: not fitted ({exc})")
+            continue
+        dims = pred.dimensions
+        out_lines += [f"### {label}", "",
+                      f"Training rows: **{pred.n_rows}** (set, seed) rows from **{pred.n_recipes}** recipes; "
+                      f"{len(pred.features)} features. Leave-one-recipe-out Spearman rho:", "",
+                      "| over | " + " | ".join(dims) + " |", "| --- |" + " --- |" * len(dims),
+                      "| recipe means | " + " | ".join(f"{pred.rho_recipe[d]:.2f}" for d in dims) + " |",
+                      "| (set, seed) rows | " + " | ".join(f"{pred.rho_rows[d]:.2f}" for d in dims) + " |", ""]
+        fact = {"n_rows": pred.n_rows, "n_recipes": pred.n_recipes, "rho_recipe": pred.rho_recipe,
+                "rho_rows": pred.rho_rows, "halfwidth": pred.halfwidth}
+        keep = rows.filter(~pl.col("set").map_elements(recipe_of, return_dtype=pl.String).is_in(held_out))
+        try:
+            sub = fit_predictor(keep, feats, method=method, sparsity=sparsity, pattern=pattern)
+            frame, _, _ = training_frame(rows, feats, method=method, sparsity=sparsity, pattern=pattern)
+            unseen = frame.filter(pl.col("recipe").is_in(held_out))
+            ranking = []
+            for r in sorted(set(unseen["recipe"].to_list())):
+                part = unseen.filter(pl.col("recipe") == r)
+                preds = [sub.predict({f: row[f] for f in sub.features})["Total"][0] for row in part.iter_rows(named=True)]
+                ranking.append({"recipe": r, "predicted": sum(preds) / len(preds),
+                                "measured": float(part["Total"].mean()), "n": part.height})
+            pr = sorted(ranking, key=lambda x: -x["predicted"])
+            ms = sorted(ranking, key=lambda x: -x["measured"])
+            from curate.predict import spearman
+
+            rho = spearman([x["predicted"] for x in ranking], [x["measured"] for x in ranking])
+            out_lines += [f"Ranking of recipes it never saw (fitted on {sub.n_rows} rows of {sub.n_recipes} other "
+                          f"recipes; Total retention, Spearman rho {rho:.2f}):", "",
+                          "| rank | predicted order (predicted Total) | measured order (measured Total) |",
+                          "| --- | --- | --- |"]
+            out_lines += [f"| {i + 1} | `{a['recipe']}` ({a['predicted']:.3f} ± {sub.halfwidth['Total']:.3f}) | "
+                          f"`{b['recipe']}` ({b['measured']:.3f}) |" for i, (a, b) in enumerate(zip(pr, ms, strict=True))]
+            out_lines.append("")
+            fact["unseen"] = {"rho": rho, "ranking": ranking, "train_rows": sub.n_rows}
+        except Exception as exc:  # noqa: BLE001
+            out_lines += [f"Unseen-recipe ranking not computed: {exc}", ""]
+        facts[label] = fact
+    return out_lines, facts
+
+
+def report(work: Path, docs: Path) -> None:
+    from study import ABLATIONS, CONFIGS, TABLE_RECIPES  # benchmarks/study.py
+
+    docs.mkdir(parents=True, exist_ok=True)
+    facts: dict = {"table": {}, "ablations": []}
+    timing = {p: json.loads((work / f"{p}-timing.json").read_text()) if (work / f"{p}-timing.json").exists() else []
+              for p in ("table", "ablations")}
+    lines = ["# Calibration strategies side by side: accuracy and perplexity over rebuilt seeds", "",
+             "Generated by `python benchmarks/study.py run table` then `python benchmarks/study.py report` "
+             "(SmolLM2-135M-Instruct, fp32, 2 CPU cores). Each set's recipe is **rebuilt with every seed** "
+             "(`curate validate --draw rebuild`), so the spread covers the whole recipe (sampling, "
+             "generation, selection), not only which rows were drawn. Cells: mean retention "
+             "(pruned / dense; perplexity inverted) and its 95 % t interval over the seeds. "
+             "**best** = highest mean in the column; `*` = significantly below the best (paired t-test "
+             "over seeds, Holm-corrected within the column, p < 0.05); unmarked = not distinguishable "
+             "from the best at this number of seeds. Tasks at chance for the dense model stay out (none "
+             "here); Commonsense has neither a task nor a text offline (docs/tasks.md).", ""]
+    meta = json.loads((work / "table-study.json").read_text()) if (work / "table-study.json").exists() else {}
+    if meta:
+        lines += [f"Sizes: {meta['seeds']} rebuilt seeds per set; each draw prunes with {meta['nsamples']} rows "
+                  f"of the seed's set; perplexity: 1 window of 512 tokens per held-out text; accuracy: the "
+                  f"first {meta['limit']} items of {', '.join(f'`{t}`' for t in meta['tasks'])} (same items "
+                  f"for every draw). Retention per dimension: accuracy = mean over its task metrics, "
+                  f"perplexity = mean over its held-out texts; Total = mean over dimensions.", ""]
+    for label, prune in CONFIGS.items():
+        t = _load(work / "table" / label)
+        if t is None:
+            lines += [f"## {label}: not run yet", ""]
+            continue
+        draws = per_draw(t, _items(work, "table"))
+        sets = [s for s in sorted(set(t["set"].to_list()), key=lambda s: TABLE_RECIPES.index(s.split("@")[0])
+                                  if s.split("@")[0] in TABLE_RECIPES else 99)]
+        seeds = sorted(set(t["seed"].to_list()))
+        lines += [f"## Wanda {'60 % unstructured' if label == 'wanda-60' else '2:4 (50 %)'}", "",
+                  f"{len(sets)} sets x seeds {seeds[0]}..{seeds[-1]} ({t.select('set', 'seed').unique().height} draws).", ""]
+        for kind in ("accuracy", "perplexity", "all"):
+            rows, verdicts = results_section(draws, sets, kind)
+            name = {"accuracy": "Accuracy retention", "perplexity": "Perplexity retention",
+                    "all": "Both together (the report's default Total)"}[kind]
+            lines += [f"### {name}", "", *rows, "", *verdicts, ""]
+            facts["table"].setdefault(label, {})[kind] = {
+                d: {s: mean_ci(list(v.values())) for s, v in column(draws, kind, d).items()} for d in DIMS}
+    if timing["table"]:
+        lines += ["## Wall time", "", *[f"- run finished {t['finished']}: " + ", ".join(
+            f"{k} {v} s" for k, v in t.items() if k != "finished") for t in timing["table"]], ""]
+    (docs / "results.md").write_text("\n".join(lines) + "\n")
+
+    # ablations
+    a = _load(work / "ablations" / "wanda-60")
+    alines = ["# Ablations of self-generated calibration data (Ji et al. 2024) on SmolLM2-135M", "",
+              "Generated by `python benchmarks/study.py run ablations` then `python benchmarks/study.py report`. "
+              "Every level is the default self-generation recipe (Wikipedia prefixes, top-p 0.95, top-k 50, "
+              "repetition penalty 1.2) at 16 x 128 tokens with one knob changed, **rebuilt with each seed**, "
+              "pruned with Wanda 60 % (unstructured) using all its rows, and scored by perplexity retention "
+              "(Total over the held-out texts, 1 window of 512 tokens each) and lastword_wikipedia accuracy "
+              "retention. Points: mean; bars: 95 % t interval over the seeds.", ""]
+    if a is not None:
+        draws = per_draw(a, _items(work, "ablations"))
+        for abl, (title, levels) in ABLATIONS.items():
+            png = docs / f"ablation-{abl}.png"
+            rows = ablation_plot(draws, abl, title, levels, png)
+            facts["ablations"] += rows
+            alines += [f"## {title}", "", f"![{abl}]({png.name})", "",
+                       "| level | perplexity retention (Total) | lastword accuracy retention | seeds |",
+                       "| --- | --- | --- | --- |"]
+            for label, _, _ in levels:
+                r = {x["kind"]: x for x in rows if x["level"] == label}
+                alines.append(f"| {label} | {fmt(r['perplexity']['mean'], r['perplexity']['low'], r['perplexity']['high'])} | "
+                              f"{fmt(r['accuracy']['mean'], r['accuracy']['low'], r['accuracy']['high'])} | "
+                              f"{r['perplexity']['n']} |")
+            alines.append("")
+    if timing["ablations"]:
+        alines += ["## Wall time", "", *[f"- run finished {t['finished']}: " + ", ".join(
+            f"{k} {v} s" for k, v in t.items() if k != "finished") for t in timing["ablations"]], ""]
+    (docs / "ablations.md").write_text("\n".join(alines) + "\n")
+
+    # predictor
+    held_out = ["cola", "zipcal", "igsp", "detection-minkpp"]
+    plines = ["# Retention predicted before pruning: the predictor fitted on the study's store", "",
+              "Generated by `python benchmarks/study.py report` from the results store the study filled "
+              "(`validate --store`: every draw's tidy rows, and the features of each seed's rebuilt set). "
+              "Model: `curate predict fit` (per dimension StandardScaler + RidgeCV over the set-level "
+              "features of curate/predict.py). Rho is leave-one-recipe-out: all rows of one recipe are held "
+              "out, the model fitted on the others predicts them. The ranking test removes "
+              f"{', '.join(f'`{r}`' for r in held_out)} from training entirely and ranks them.", ""]
+    if (work / "store").exists():
+        pl_lines, pfacts = predictor_section(work, held_out)
+        plines += pl_lines
+        facts["predictor"] = pfacts
+    (docs / "predictor.md").write_text("\n".join(plines) + "\n")
+    (work / "report-facts.json").write_text(json.dumps(facts, indent=1, default=str))
+    print(f"wrote {docs / 'results.md'}, {docs / 'ablations.md'}, {docs / 'predictor.md'}")
