@@ -33,12 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE_RECIPES = ["wiki-windows", "default", "detection-minkpp", "mix-uniform", "igsp", "cola", "zipcal"]
 CONFIGS = {"wanda-60": dict(method="wanda", sparsity=0.6, pattern="unstructured"),
            "wanda-2of4": dict(method="wanda", pattern="2:4")}
-TABLE_TASKS = ("lastword_wikipedia", "arithmetic_2digit", "humaneval_mc")
+TABLE_TASKS = ("lastword_wikipedia", "lastword_shakespeare", "arithmetic_2digit")
 ABLATION_TASKS = ("lastword_wikipedia",)
 
 # ablation -> [(level label, x value for the plot, edit of the default recipe)]; the base level
 # (prefix 1-4, drop 20 %, T 0.8, 16 x 128) is shared by every ablation and run once.
 BASE = "abl-base"
+POOL = "pool"  # marker: the level draws --nsamples rows of the abl-nsamples-pool set
+POOL_NAME = "abl-nsamples-pool"
 
 
 def _gen(r):  # the generate step of the default recipe
@@ -67,9 +69,9 @@ ABLATIONS = {
     "temperature": ("sampling temperature", [("0.6", 0.6, lambda r: _gen(r).update(temperature=0.6)),
                                              ("0.8", 0.8, None),
                                              ("1.0", 1.0, lambda r: _gen(r).update(temperature=1.0))]),
-    "nsamples": ("number of samples (L = 128)", [("16", 16, None), ("32", 32, lambda r: _set_tokens(r, 32, 128)),
-                                                 ("64", 64, lambda r: _set_tokens(r, 64, 128)),
-                                                 ("128", 128, lambda r: _set_tokens(r, 128, 128))]),
+    # nested: every level draws n rows of the same seed's 128-row pool (generated once per seed),
+    # so the levels differ in amount only, not in which generation run they came from
+    "nsamples": ("number of samples (L = 128)", [(str(n), n, POOL, n) for n in (16, 32, 64, 128)]),
     "seqlen": ("sequence length (2,048 tokens in all)", [("64", 64, lambda r: _set_tokens(r, 32, 64)),
                                                          ("128", 128, None),
                                                          ("256", 256, lambda r: _set_tokens(r, 8, 256)),
@@ -78,7 +80,7 @@ ABLATIONS = {
 
 
 def ablation_recipes() -> dict[str, dict]:
-    """{recipe name: recipe dict} of every ablation level (the shared base once)."""
+    """{recipe name: recipe dict} of every ablation level (the shared base and the pool once)."""
     from curate.recipe import find_recipe
     from curate.yamlio import read_yaml
 
@@ -87,19 +89,30 @@ def ablation_recipes() -> dict[str, dict]:
     base["description"] = "Ablation base: the default self-generation recipe at 16 x 128."
     out = {BASE: base}
     for abl, (_, levels) in ABLATIONS.items():
-        for label, _, edit in levels:
-            if edit is None:
+        for label, _, edit, *_ in levels:
+            if edit is None or edit == POOL:
                 continue
             r = copy.deepcopy(base)
             edit(r)
-            r["name"] = f"abl-{abl}-{label.replace('.', 'p')}"
+            r["name"] = level_name(abl, label, edit)
             r["description"] = f"Ablation {abl} = {label} of the default self-generation recipe."
             out[r["name"]] = r
+    pool = copy.deepcopy(base)
+    _set_tokens(pool, 128, 128)
+    pool["name"], pool["description"] = POOL_NAME, "Ablation pool: 128 x 128 of the default recipe; levels draw n rows."
+    out[POOL_NAME] = pool
     return out
 
 
 def level_name(abl: str, label: str, edit) -> str:
+    if edit == POOL:
+        return POOL_NAME
     return BASE if edit is None else f"abl-{abl}-{label.replace('.', 'p')}"
+
+
+def level_run(abl: str, label: str, level: tuple) -> str:
+    """The validate output folder (under WORK/ablations) that holds a level's draws."""
+    return f"wanda-60-n{level[3]}" if len(level) > 3 else "wanda-60"
 
 
 def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) -> list[str]:
@@ -132,18 +145,25 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print) -> None:
     model_objects = load_model("smollm2-135m")
     if part == "table":
         recipes = {name: load_recipe(name) for name in TABLE_RECIPES}
-        configs, tasks, nsamples = CONFIGS, TABLE_TASKS, 32
+        tasks, nsamples = TABLE_TASKS, 16
+        runs = [(label, prune, None) for label, prune in CONFIGS.items()]
     else:
         recipes = {name: parse_recipe(d, f"ablation {name}") for name, d in ablation_recipes().items()}
-        configs, tasks, nsamples = {"wanda-60": CONFIGS["wanda-60"]}, ABLATION_TASKS, None
-    sets = build_seed0(recipes, work / "sets", model_objects, log)
+        tasks, nsamples = ABLATION_TASKS, None
+        runs = [("wanda-60", CONFIGS["wanda-60"], lambda names: [n for n in names if n != POOL_NAME])]
+        runs += [(f"wanda-60-n{n}", CONFIGS["wanda-60"], n) for n in (16, 32, 64, 128)]
+    paths = dict(zip(recipes, build_seed0(recipes, work / "sets", model_objects, log), strict=True))
     (work / f"{part}-study.json").write_text(json.dumps({"tasks": list(tasks), "limit": limit, "seeds": seeds,
-                                                         "nsamples": nsamples, "configs": configs}, indent=1))
+                                                         "nsamples": nsamples, "configs": CONFIGS}, indent=1))
     ev = EvalConfig(tasks=tasks, limit=limit, ppl_windows=1)
     timings = {}
-    for label, prune in configs.items():
+    for label, prune, pick in runs:
         t0 = time.perf_counter()
-        cfg = ValidateConfig(sets=sets, out=work / part / label, seeds=seeds, nsamples=nsamples, draw="rebuild",
+        if isinstance(pick, int):  # an nsamples level: n rows of each seed's pool
+            sets, n = [paths[POOL_NAME]], pick
+        else:
+            sets, n = [paths[k] for k in (pick(list(paths)) if pick else paths)], nsamples
+        cfg = ValidateConfig(sets=sets, out=work / part / label, seeds=seeds, nsamples=n, draw="rebuild",
                              rebuild_dir=work / "rebuilt", eval=ev, prune=PruneConfig(**prune), progress=False,
                              store=work / "store")
         validate(cfg, model_objects=model_objects, log=log)
@@ -162,14 +182,14 @@ def main() -> None:
     r.add_argument("part", choices=["table", "ablations"])
     r.add_argument("--work", default="runs/study")
     r.add_argument("--seeds", type=int, default=None, help="rebuilt seeds (default: 5 table, 3 ablations)")
-    r.add_argument("--limit", type=int, default=None, help="items per task (default: 30 table, 50 ablations)")
+    r.add_argument("--limit", type=int, default=None, help="items per task (default: 40 table, 50 ablations)")
     rep = sub.add_parser("report")
     rep.add_argument("--work", default="runs/study")
     rep.add_argument("--docs", default=str(ROOT / "docs"))
     args = ap.parse_args()
     if args.cmd == "run":
         seeds = args.seeds or (5 if args.part == "table" else 3)
-        limit = args.limit or (30 if args.part == "table" else 50)
+        limit = args.limit or (40 if args.part == "table" else 50)
         run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True))
     else:
         from study_report import report  # benchmarks/study_report.py

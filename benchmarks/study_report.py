@@ -146,7 +146,6 @@ def ablation_plot(draws, abl: str, title: str, levels, path: Path) -> list[dict]
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from study import level_name  # benchmarks/study.py
 
     rows = []
@@ -258,7 +257,7 @@ def report(work: Path, docs: Path) -> None:
                   f"first {meta['limit']} items of {', '.join(f'`{t}`' for t in meta['tasks'])} (same items "
                   f"for every draw). Retention per dimension: accuracy = mean over its task metrics, "
                   f"perplexity = mean over its held-out texts; Total = mean over dimensions.", ""]
-    for label, prune in CONFIGS.items():
+    for label, _prune in CONFIGS.items():
         t = _load(work / "table" / label)
         if t is None:
             lines += [f"## {label}: not run yet", ""]
