@@ -1,6 +1,6 @@
 """The calibration-data study on the bundled model, resumable: every strategy over rebuilt seeds
 (``docs/results.md``), the ablations of Ji et al. 2024 (``docs/ablations.md``) and the retention
-predictor fitted on what was measured (``docs/predictor.md``). Successor of compare_strategies.py.
+predictor fitted on what was measured (``docs/predictor.md``). Successor of compare_strategies.py (removed).
 
     python benchmarks/study.py run table          # 7 recipes x 5 rebuilt seeds x {Wanda 60 %, Wanda 2:4}
     python benchmarks/study.py run ablations      # 15 self-generation variants x 3 rebuilt seeds, Wanda 60 %
