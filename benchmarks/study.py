@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE_RECIPES = ["wiki-windows", "default", "detection-minkpp", "mix-uniform", "igsp", "cola", "zipcal"]
 CONFIGS = {"wanda-60": dict(method="wanda", sparsity=0.6, pattern="unstructured"),
            "wanda-2of4": dict(method="wanda", pattern="2:4")}
-TABLE_TASKS = ("lastword_wikipedia", "lastword_shakespeare", "arithmetic_2digit")
+TABLE_TASKS = ("lastword_wikipedia",)
 ABLATION_TASKS = ("lastword_wikipedia",)
 
 # ablation -> [(level label, x value for the plot, edit of the default recipe)]; the base level
@@ -71,7 +71,7 @@ ABLATIONS = {
                                              ("1.0", 1.0, lambda r: _gen(r).update(temperature=1.0))]),
     # nested: every level draws n rows of the same seed's 128-row pool (generated once per seed),
     # so the levels differ in amount only, not in which generation run they came from
-    "nsamples": ("number of samples (L = 128)", [(str(n), n, POOL, n) for n in (16, 32, 64, 128)]),
+    "nsamples": ("number of samples (L = 64)", [(str(n), n, POOL, n) for n in (16, 32, 64, 128)]),
     "seqlen": ("sequence length (2,048 tokens in all)", [("64", 64, lambda r: _set_tokens(r, 32, 64)),
                                                          ("128", 128, None),
                                                          ("256", 256, lambda r: _set_tokens(r, 8, 256)),
@@ -98,8 +98,8 @@ def ablation_recipes() -> dict[str, dict]:
             r["description"] = f"Ablation {abl} = {label} of the default self-generation recipe."
             out[r["name"]] = r
     pool = copy.deepcopy(base)
-    _set_tokens(pool, 128, 128)
-    pool["name"], pool["description"] = POOL_NAME, "Ablation pool: 128 x 128 of the default recipe; levels draw n rows."
+    _set_tokens(pool, 128, 64)
+    pool["name"], pool["description"] = POOL_NAME, "Ablation pool: 128 x 64 of the default recipe; levels draw n rows."
     out[POOL_NAME] = pool
     return out
 
@@ -112,7 +112,7 @@ def level_name(abl: str, label: str, edit) -> str:
 
 def level_run(abl: str, label: str, level: tuple) -> str:
     """The validate output folder (under WORK/ablations) that holds a level's draws."""
-    return f"wanda-60-n{level[3]}" if len(level) > 3 else "wanda-60"
+    return f"{abl}-n{level[3]}" if len(level) > 3 else abl
 
 
 def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) -> list[str]:
@@ -143,32 +143,42 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print) -> None:
 
     t_start = time.perf_counter()
     model_objects = load_model("smollm2-135m")
-    if part == "table":
-        recipes = {name: load_recipe(name) for name in TABLE_RECIPES}
-        tasks, nsamples = TABLE_TASKS, 16
-        runs = [(label, prune, None) for label, prune in CONFIGS.items()]
-    else:
-        recipes = {name: parse_recipe(d, f"ablation {name}") for name, d in ablation_recipes().items()}
-        tasks, nsamples = ABLATION_TASKS, None
-        runs = [("wanda-60", CONFIGS["wanda-60"], lambda names: [n for n in names if n != POOL_NAME])]
-        runs += [(f"wanda-60-n{n}", CONFIGS["wanda-60"], n) for n in (16, 32, 64, 128)]
-    paths = dict(zip(recipes, build_seed0(recipes, work / "sets", model_objects, log), strict=True))
-    (work / f"{part}-study.json").write_text(json.dumps({"tasks": list(tasks), "limit": limit, "seeds": seeds,
-                                                         "nsamples": nsamples, "configs": CONFIGS}, indent=1))
-    ev = EvalConfig(tasks=tasks, limit=limit, ppl_windows=1)
-    timings = {}
-    for label, prune, pick in runs:
+    timings: dict[str, float] = {}
+
+    def one(label, recipes: dict, prune, k: int, n, tasks, out: Path):
+        """Seed-0 builds (reused), then validate seeds 0..k-1 of these sets into ``out`` (resumable)."""
+        paths = build_seed0(recipes, work / "sets", model_objects, log)
         t0 = time.perf_counter()
-        if isinstance(pick, int):  # an nsamples level: n rows of each seed's pool
-            sets, n = [paths[POOL_NAME]], pick
-        else:
-            sets, n = [paths[k] for k in (pick(list(paths)) if pick else paths)], nsamples
-        cfg = ValidateConfig(sets=sets, out=work / part / label, seeds=seeds, nsamples=n, draw="rebuild",
-                             rebuild_dir=work / "rebuilt", eval=ev, prune=PruneConfig(**prune), progress=False,
-                             store=work / "store")
+        cfg = ValidateConfig(sets=paths, out=out, seeds=k, nsamples=n, draw="rebuild", rebuild_dir=work / "rebuilt",
+                             eval=EvalConfig(tasks=tasks, limit=limit, ppl_windows=1), prune=PruneConfig(**prune),
+                             progress=False, store=work / "store")
         validate(cfg, model_objects=model_objects, log=log)
-        timings[label] = round(time.perf_counter() - t0, 1)
-        log(f"[validate] {part} {label}: {timings[label]}s")
+        timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - t0, 1)
+        log(f"[validate] {part} {label} seeds 0..{k - 1}: {time.perf_counter() - t0:.0f}s")
+
+    if part == "table":
+        tasks = TABLE_TASKS
+        meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": 16}
+        (work / f"{part}-study.json").write_text(json.dumps(meta | {"configs": CONFIGS}, indent=1))
+        recipes = {name: load_recipe(name) for name in TABLE_RECIPES}
+        # seeds grow together for both configurations: stopped early, the table stays balanced
+        for k in range(1, seeds + 1):
+            for label, prune in CONFIGS.items():
+                one(label, recipes, prune, k, 16, tasks, work / part / label)
+    else:
+        tasks = ABLATION_TASKS
+        meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": None}
+        (work / f"{part}-study.json").write_text(json.dumps(meta | {"configs": CONFIGS}, indent=1))
+        every = {name: parse_recipe(d, f"ablation {name}") for name, d in ablation_recipes().items()}
+        # one ablation at a time (cheapest first), so an interrupted study still has whole ablations
+        for abl in ("prefix", "temperature", "filter", "seqlen", "nsamples"):
+            plain = [lv for lv in ABLATIONS[abl][1] if len(lv) == 3]
+            if plain:
+                names = list(dict.fromkeys(level_name(abl, lv[0], lv[2]) for lv in plain))
+                one(abl, {n: every[n] for n in names}, CONFIGS["wanda-60"], seeds, None, tasks, work / part / abl)
+            for lv in (x for x in ABLATIONS[abl][1] if len(x) > 3):
+                one(f"{abl}-n{lv[3]}", {POOL_NAME: every[POOL_NAME]}, CONFIGS["wanda-60"], seeds, lv[3], tasks,
+                    work / part / f"{abl}-n{lv[3]}")
     timings["total"] = round(time.perf_counter() - t_start, 1)
     stamp = work / f"{part}-timing.json"
     prior = json.loads(stamp.read_text()) if stamp.exists() else []
