@@ -355,8 +355,13 @@ def test_rebuilt_sets_are_shared_across_validations_and_stored_per_seed(tmp_path
     text.write_text("The quick brown fox jumps over the lazy dog. " * 200)
     common = dict(sets=[str(built.path)], seeds=2, draw="rebuild", progress=False, rebuild_dir=tmp_path / "rebuilt",
                   store=tmp_path / "store", eval=EvalConfig(texts=[str(text)], ppl_seq_len=64, ppl_windows=1, tasks=[]))
+    built_seeds = []
+    real_build = curate.build.build_recipe
+    monkeypatch.setattr(curate.build, "build_recipe",
+                        lambda recipe, *a, **k: built_seeds.append(k.get("seed")) or real_build(recipe, *a, **k))
     first = validate(ValidateConfig(out=tmp_path / "a", **common), model_objects=(model, tok, info),
                      prune_fn=magnitude_prune, log=lambda m: None)
+    assert built_seeds == [1]  # seed 0 is the given set itself: not built again
 
     def no_build(*a, **k):
         raise AssertionError("a recipe + seed already built must be reused")

@@ -77,7 +77,12 @@ def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenize
     where = where / slug(entry.label)
     # Same recipe + seed + model = same set (the fingerprint contract), so a version already
     # built by another validation (another sparsity, pattern or method) is reused, not rebuilt.
-    path = reusable_build(where, recipe.recipe_hash, getattr(info, "sha", None))
+    manifest = entry.cs.manifest or {}
+    if manifest.get("recipe_hash") == recipe.recipe_hash and entry.cs.path is not None and \
+            (manifest.get("model") or {}).get("sha") in (None, getattr(info, "sha", None)):
+        path = Path(entry.cs.path)  # the seed the given set was built with: it is its own rebuild
+    else:
+        path = reusable_build(where, recipe.recipe_hash, getattr(info, "sha", None))
     if path is None:
         ctx = RunContext.from_objects(model, tokenizer, info, seed=seed, progress=cfg.progress)
         path = build_recipe(recipe, where, seed=seed, ctx=ctx, progress=cfg.progress).path
