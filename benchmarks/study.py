@@ -110,9 +110,14 @@ def level_name(abl: str, label: str, edit) -> str:
     return BASE if edit is None else f"abl-{abl}-{label.replace('.', 'p')}"
 
 
+BASE_RUN = "prefix"  # the ablation whose folder holds the base level's draws
+
+
 def level_run(abl: str, label: str, level: tuple) -> str:
     """The validate output folder (under WORK/ablations) that holds a level's draws."""
-    return f"{abl}-n{level[3]}" if len(level) > 3 else abl
+    if len(level) > 3:
+        return f"{abl}-n{level[3]}"
+    return BASE_RUN if level[2] is None else abl
 
 
 def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) -> list[str]:
@@ -175,6 +180,8 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print) -> None:
             plain = [lv for lv in ABLATIONS[abl][1] if len(lv) == 3]
             if plain:
                 names = list(dict.fromkeys(level_name(abl, lv[0], lv[2]) for lv in plain))
+                if abl != BASE_RUN:  # the shared base level is validated once, in BASE_RUN's folder
+                    names = [n for n in names if n != BASE]
                 one(abl, {n: every[n] for n in names}, CONFIGS["wanda-60"], seeds, None, tasks, work / part / abl)
             for lv in (x for x in ABLATIONS[abl][1] if len(x) > 3):
                 one(f"{abl}-n{lv[3]}", {POOL_NAME: every[POOL_NAME]}, CONFIGS["wanda-60"], seeds, lv[3], tasks,
