@@ -139,7 +139,7 @@ def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) 
     return paths
 
 
-def run(part: str, work: Path, seeds: int, limit: int, log=print) -> None:
+def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[str] | None = None) -> None:
     from curate.evaluate.evaluator import EvalConfig
     from curate.models import load_model
     from curate.recipe import load_recipe, parse_recipe
@@ -169,7 +169,8 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print) -> None:
         # seeds grow together for both configurations: stopped early, the table stays balanced
         for k in range(1, seeds + 1):
             for label, prune in CONFIGS.items():
-                one(label, recipes, prune, k, 16, tasks, work / part / label)
+                if configs is None or label in configs:  # --configs: one process per configuration
+                    one(label, recipes, prune, k, 16, tasks, work / part / label)
     else:
         tasks = ABLATION_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": None}
@@ -200,6 +201,8 @@ def main() -> None:
     r.add_argument("--work", default="runs/study")
     r.add_argument("--seeds", type=int, default=None, help="rebuilt seeds (default: 5 table, 3 ablations)")
     r.add_argument("--limit", type=int, default=None, help="items per task (default: 40 table, 50 ablations)")
+    r.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None,
+                   help="table: only these pruning configurations (run one process per configuration)")
     rep = sub.add_parser("report")
     rep.add_argument("--work", default="runs/study")
     rep.add_argument("--docs", default=str(ROOT / "docs"))
@@ -207,7 +210,7 @@ def main() -> None:
     if args.cmd == "run":
         seeds = args.seeds or (5 if args.part == "table" else 3)
         limit = args.limit or (40 if args.part == "table" else 50)
-        run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True))
+        run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True), configs=args.configs)
     else:
         from study_report import report  # benchmarks/study_report.py
 
