@@ -4,6 +4,8 @@
     .venv-llmc/bin/python -m curate build wiki-windows --set n_samples=32 --set seq_len=512 \\
         --set components.0.steps.0.method=packing --out out
     .venv-llmc/bin/python benchmarks/llmc_compare.py out/wiki-windows/v1.0.0 --json runs/llmc_compare.json
+    # on a loaded machine: one process per method (each writes its JSON when its pair is done)
+    .venv-llmc/bin/python benchmarks/llmc_compare.py SET --methods sparsegpt --json runs/llmc_sgpt.json
 
 Runs in .venv-llmc (llmcompressor 0.14.0.1 pins transformers<=5.17.0). For each method the
 bundled model is reloaded, pruned once by prune_backend's own implementation and once by
