@@ -4,6 +4,8 @@
     .venv-llmc/bin/python -m curate build wiki-windows --set n_samples=32 --set seq_len=512 \\
         --set components.0.steps.0.method=packing --out out
     .venv-llmc/bin/python benchmarks/llmc_compare.py out/wiki-windows/v1.0.0 --json runs/llmc_compare.json
+    # on a loaded machine: one process per method (each writes its JSON when its pair is done)
+    .venv-llmc/bin/python benchmarks/llmc_compare.py SET --methods sparsegpt --json runs/llmc_sgpt.json
 
 Runs in .venv-llmc (llmcompressor 0.14.0.1 pins transformers<=5.17.0). For each method the
 bundled model is reloaded, pruned once by prune_backend's own implementation and once by
@@ -82,16 +84,16 @@ def main() -> None:
                      "sparsity_llmcompressor": res["llm-compressor"]["sparsity"]})
         print(f"  {method}: relative difference {100 * rows[-1]['rel_diff']:+.2f} %, layer-0 pruned positions shared "
               f"{100 * same:.2f} %", flush=True)
-    out = {"calibration": cs.name, "fingerprint": cs.fingerprint, "shape": list(ids.shape), "text": args.text,
-           "windows": list(win.shape), "dense_ppl": dense, "torch_threads": torch.get_num_threads(), "rows": rows}
+        out = {"calibration": cs.name, "fingerprint": cs.fingerprint, "shape": list(ids.shape), "text": args.text,
+               "windows": list(win.shape), "dense_ppl": dense, "torch_threads": torch.get_num_threads(), "rows": rows}
+        if args.json:  # after every method: a long run cut short keeps what it measured
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(out, indent=2))
     print("\n| method | curate ppl | llm-compressor ppl | difference | layer-0 mask overlap | seconds (curate / llmc) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['method']} | {r['ppl_curate']:.2f} | {r['ppl_llmcompressor']:.2f} | {100 * r['rel_diff']:+.2f} % "
               f"| {100 * r['layer0_mask_overlap']:.2f} % | {r['seconds_curate']:.0f} / {r['seconds_llmcompressor']:.0f} |")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ import click
 from prune_backend.config import PruneConfig
 
 _OWN = ("device", "batch_size")  # each command declares these itself
+# A list option given only '' or 'none' (``--dsnot-skip none``) means the empty list: click has no
+# other way to pass one, and leaving the flag out means the config's default (e.g. ("mlp",)).
+_EMPTY = ("", "none")
 
 
 def _click_type(annotation: Any) -> tuple[Any, bool]:
@@ -44,11 +47,14 @@ def _knobs() -> list[tuple[str, Any]]:
 def prune_options(command: Callable) -> Callable:
     """Add every pruning knob as an option; the command receives them as one ``prune_kw`` dict."""
     names = [name for name, _ in _knobs()]
+    lists = {name for name, f in _knobs() if _click_type(f.annotation)[1]}
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         kw = {n: kwargs.pop(n) for n in names}
         kw = {n: v for n, v in kw.items() if v is not None and v != ()}  # unset: the config's default
+        for n in lists & kw.keys():
+            kw[n] = tuple(v for v in kw[n] if v.strip().lower() not in _EMPTY)
         return command(*args, prune_kw=kw, **kwargs)
 
     for name, f in reversed(_knobs()):
@@ -60,7 +66,7 @@ def prune_options(command: Callable) -> Callable:
             wrapper = click.option(flag, name, is_flag=True, default=False, help=help_text)(wrapper)
         elif multiple:
             wrapper = click.option(flag, name, type=typ, multiple=True, default=None,
-                                   help=f"{help_text} Repeat for several [default: {', '.join(f.default)}]")(wrapper)
+                                   help=f"{help_text} Repeat for several; 'none' for none [default: {', '.join(f.default)}]")(wrapper)
         else:
             shown = f" [default: {f.default}]" if f.default is not None else ""
             wrapper = click.option(flag, name, type=typ, default=None, help=help_text + shown)(wrapper)
