@@ -139,7 +139,8 @@ def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) 
     return paths
 
 
-def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[str] | None = None) -> None:
+def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[str] | None = None,
+        reverse: bool = False) -> None:
     from curate.evaluate.evaluator import EvalConfig
     from curate.models import load_model
     from curate.recipe import load_recipe, parse_recipe
@@ -153,6 +154,8 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
     def one(label, recipes: dict, prune, k: int, n, tasks, out: Path):
         """Seed-0 builds (reused), then validate seeds 0..k-1 of these sets into ``out`` (resumable)."""
         paths = build_seed0(recipes, work / "sets", model_objects, log)
+        if reverse:  # a second process on the other configuration meets the first one's rebuilds last
+            paths = paths[::-1]
         t0 = time.perf_counter()
         cfg = ValidateConfig(sets=paths, out=out, seeds=k, nsamples=n, draw="rebuild", rebuild_dir=work / "rebuilt",
                              eval=EvalConfig(tasks=tasks, limit=limit, ppl_windows=1), prune=PruneConfig(**prune),
@@ -203,6 +206,7 @@ def main() -> None:
     r.add_argument("--limit", type=int, default=None, help="items per task (default: 40 table, 50 ablations)")
     r.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None,
                    help="table: only these pruning configurations (run one process per configuration)")
+    r.add_argument("--reverse-sets", action="store_true", help="validate the sets in reverse order (second process)")
     rep = sub.add_parser("report")
     rep.add_argument("--work", default="runs/study")
     rep.add_argument("--docs", default=str(ROOT / "docs"))
@@ -210,7 +214,8 @@ def main() -> None:
     if args.cmd == "run":
         seeds = args.seeds or (5 if args.part == "table" else 3)
         limit = args.limit or (40 if args.part == "table" else 50)
-        run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True), configs=args.configs)
+        run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True), configs=args.configs,
+            reverse=args.reverse_sets)
     else:
         from study_report import report  # benchmarks/study_report.py
 
