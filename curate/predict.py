@@ -137,6 +137,8 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
     """
     import io
 
+    import polars as pl
+
     from curate.validate import TABLE_COLUMNS
 
     store = Path(store) if store is not None else default_store()
@@ -154,14 +156,19 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
         _atomic_write(path, out.getvalue())
     fps = dict(zip(table["set"].to_list(), table["fingerprint"].to_list(), strict=True))
     table_fps = set(table["fingerprint"].to_list())
+    label_fps = {r["set"]: r["fingerprint"] for r in table.group_by("set").agg(pl.col("fingerprint").n_unique())
+                 .iter_rows(named=True)}
     for label, cs in (sets or {}).items():
         if isinstance(cs, str | Path):
             from curate.dataset import load_set
 
             cs = load_set(cs)
-        # The set's own fingerprint, stored only when rows name it (rebuilt draws name each seed's set).
-        fp = getattr(cs, "fingerprint", None) or fps.get(label)
-        if fp is None or fp not in table_fps:
+        # The set's own fingerprint when rows name it (rebuilt draws name each seed's set); else the
+        # caller's label, when that label's rows name exactly one set (a set file, a re-hashed copy).
+        fp = getattr(cs, "fingerprint", None)
+        if fp not in table_fps:
+            fp = fps.get(label) if label_fps.get(label) == 1 else None
+        if fp is None:
             continue
         fpath = store / "features" / f"{fp}.json"
         if fpath.exists():
