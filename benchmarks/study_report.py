@@ -304,7 +304,12 @@ def report(work: Path, docs: Path) -> None:
                   f"of the seed's set; perplexity: 1 window of 512 tokens per held-out text; accuracy: the "
                   f"first {meta['limit']} items of {', '.join(f'`{t}`' for t in meta['tasks'])} (same items "
                   f"for every draw). Retention per dimension: accuracy = mean over its task metrics, "
-                  f"perplexity = mean over its held-out texts; Total = mean over dimensions.", ""]
+                  f"perplexity = mean over its held-out texts; Total = mean over dimensions.", "",
+                  "Accuracy covers General only: the Code task (`humaneval_mc`, 4 requests of ~250 tokens per "
+                  "item) would have been ~2/3 of every evaluation on 2 cores, and 2-digit arithmetic keeps 0.08 of "
+                  "its dense accuracy already at Wanda 50 % (docs/tasks.md), so at 60 % and 2:4 it is expected at "
+                  "the floor (not measured here). Math and Code are measured by perplexity (CHAMP and MMLU math; "
+                  "stdlib and the click source). Add them with `--tasks` where CPU allows.", ""]
     for label, _prune in CONFIGS.items():
         t = _load(work / "table" / label)
         if t is None:
@@ -324,7 +329,8 @@ def report(work: Path, docs: Path) -> None:
             facts["table"].setdefault(label, {})[kind] = {
                 d: {s: mean_ci(list(v.values())) for s, v in column(draws, kind, d).items()} for d in DIMS}
     if timing["table"]:
-        lines += ["## Wall time", "", *[f"- run finished {t['finished']}: " + ", ".join(
+        lines += ["## Wall time", "", "Seconds of each process's last run (a rerun reuses every finished draw; "
+                  "the full study's wall time on 2 cores is in benchmarks/NOTES.md):", "", *[f"- run finished {t['finished']}: " + ", ".join(
             f"{k} {v} s" for k, v in t.items() if k != "finished") for t in timing["table"]], ""]
     (docs / "results.md").write_text("\n".join(lines) + "\n")
 
@@ -360,7 +366,7 @@ def report(work: Path, docs: Path) -> None:
                        f"- perplexity retention: {verdict(rows, abl, 'perplexity')}.",
                        f"- lastword accuracy retention: {verdict(rows, abl, 'accuracy')}.", ""]
     if timing["ablations"]:
-        alines += ["## Wall time", "", *[f"- run finished {t['finished']}: " + ", ".join(
+        alines += ["## Wall time", "", "Seconds of the last run per ablation (one process, one thread):", "", *[f"- run finished {t['finished']}: " + ", ".join(
             f"{k} {v} s" for k, v in t.items() if k != "finished") for t in timing["ablations"]], ""]
     (docs / "ablations.md").write_text("\n".join(alines) + "\n")
 
