@@ -129,7 +129,8 @@ def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) 
     model, tok, info = model_objects
     paths = []
     for name, recipe in recipes.items():
-        path = reusable_build(sets_out, recipe.recipe_hash, info.sha)
+        found = reusable_build(sets_out, recipe.recipe_hash, info.sha)
+        path = found.path if found is not None else None
         if path is None:
             t0 = time.perf_counter()
             ctx = RunContext.from_objects(model, tok, info, seed=recipe.seed, progress=False)

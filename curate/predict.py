@@ -154,10 +154,8 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
         out = io.BytesIO()
         table.write_parquet(out)
         _atomic_write(path, out.getvalue())
-    fps = dict(zip(table["set"].to_list(), table["fingerprint"].to_list(), strict=True))
     table_fps = set(table["fingerprint"].to_list())
-    label_fps = {r["set"]: r["fingerprint"] for r in table.group_by("set").agg(pl.col("fingerprint").n_unique())
-                 .iter_rows(named=True)}
+    fps_of = {label: fps for label, fps in table.group_by("set").agg(pl.col("fingerprint").unique()).iter_rows()}
     for label, cs in (sets or {}).items():
         if isinstance(cs, str | Path):
             from curate.dataset import load_set
@@ -167,7 +165,8 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
         # caller's label, when that label's rows name exactly one set (a set file, a re-hashed copy).
         fp = getattr(cs, "fingerprint", None)
         if fp not in table_fps:
-            fp = fps.get(label) if label_fps.get(label) == 1 else None
+            only = fps_of.get(label, [])
+            fp = only[0] if len(only) == 1 else None
         if fp is None:
             continue
         fpath = store / "features" / f"{fp}.json"

@@ -75,37 +75,37 @@ def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenize
     recipe = recipe.model_copy(update={"seed": seed})
     where = Path(cfg.rebuild_dir) if cfg.rebuild_dir is not None else work / "rebuilt"
     where = where / slug(entry.label)
-    # Same recipe + seed + model = same set (the fingerprint contract), so a version already
-    # built by another validation (another sparsity, pattern or method) is reused, not rebuilt.
-    manifest = entry.cs.manifest or {}
-    if manifest.get("recipe_hash") == recipe.recipe_hash and entry.cs.path is not None and \
-            (manifest.get("model") or {}).get("sha") in (None, getattr(info, "sha", None)):
-        path = Path(entry.cs.path)  # the seed the given set was built with: it is its own rebuild
-    else:
-        path = reusable_build(where, recipe.recipe_hash, getattr(info, "sha", None))
-    if path is None:
+    # Same recipe + seed + model = same set (the fingerprint contract): the given set (the seed it
+    # was built with) or a version another validation built here is reused, not rebuilt.
+    sha = getattr(info, "sha", None)
+    built = entry.cs if same_build(entry.cs.manifest or {}, recipe.recipe_hash, sha) and entry.cs.path else None
+    if built is None:
+        built = reusable_build(where, recipe.recipe_hash, sha)
+    if built is None:
         ctx = RunContext.from_objects(model, tokenizer, info, seed=seed, progress=cfg.progress)
-        path = build_recipe(recipe, where, seed=seed, ctx=ctx, progress=cfg.progress).path
-    built = load_set(path)
+        built = load_set(build_recipe(recipe, where, seed=seed, ctx=ctx, progress=cfg.progress).path)
     n = min(entry.nsamples, len(built)) if cfg.nsamples else len(built)
     ids, stat_mask = built.draw(n, seed, with_mask=True) if masked else (built.draw(n, seed), None)
-    return ids, stat_mask, {"draw": "rebuild", "path": str(path), "rows": n,
+    return ids, stat_mask, {"draw": "rebuild", "path": str(built.path), "rows": n,
                                  "fingerprint": built.fingerprint}
 
 
-def reusable_build(root: Path, recipe_hash: str, model_sha: str | None) -> Path | None:
-    """A finished, verified version under ``root`` built from this exact recipe (seed included)
-    with the same model weights, or None. A damaged version is never reused (rebuilt instead)."""
+def same_build(manifest: dict, recipe_hash: str, model_sha: str | None) -> bool:
+    """A manifest of this exact recipe (seed included) built with these model weights."""
+    return manifest.get("recipe_hash") == recipe_hash and \
+        (model_sha is None or (manifest.get("model") or {}).get("sha") in (None, model_sha))
+
+
+def reusable_build(root: Path, recipe_hash: str, model_sha: str | None):
+    """The newest finished, verified version under ``root`` that :func:`same_build` accepts, loaded
+    (a CalibrationSet), or None. A damaged version is never reused (rebuilt instead)."""
     from curate.dataset import list_versions, load_set
 
     for m in reversed(list_versions(root)):
-        if m.get("error") or m.get("recipe_hash") != recipe_hash:
-            continue
-        if model_sha is not None and (m.get("model") or {}).get("sha") not in (None, model_sha):
+        if m.get("error") or not same_build(m, recipe_hash, model_sha):
             continue
         try:
-            load_set(m["path"])  # checks the files against the manifest's fingerprint
+            return load_set(m["path"])  # checks the files against the manifest's fingerprint
         except CurateError:
             continue
-        return Path(m["path"])
     return None

@@ -149,7 +149,7 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
         stored: dict[str, Any] = {e.label: e.cs for e in entries}
         # rebuilt draws: the features of each seed's set, which is what the rows' fingerprints name
         stored |= {f"{f['set']}/seed{f['seed']}": f["path"] for f in facts
-                   if f.get("draw") == "rebuild" and Path(f.get("path", "")).is_dir()}
+                   if f.get("draw") == "rebuild" and f.get("path") and Path(f["path"]).is_dir()}
         append_results(table, cfg.store, sets=stored, model=model, tokenizer=tokenizer)
     if failures:
         log(f"{len(failures)} draw(s) failed; see {out / 'failures.json'}")
