@@ -100,8 +100,14 @@ def test_readme_line_feeds_oneshot_same_as_adapter(curate_set, dense, tmp_path, 
     report = prune_model(via_adapter, ids, PruneConfig(method="llmcompressor-wanda", sparsity=0.5), progress=False)
     a, b = _linears(model), _linears(via_adapter)
     assert a.keys() == b.keys() and len(a) == 30 * 7
-    for name in (k for k in a if k.startswith("0.")):  # same tokens in, same weights out
-        assert torch.equal(a[name].weight == 0, b[name].weight == 0), name
+    # Same tokens in, (nearly) the same weights out. Not exactly: oneshot runs the README line's
+    # batches through layer 0 with other shapes than the adapter, so attention (SDPA) and the
+    # matmuls reduce in another order and flip a few near-tie weights of o_proj/gate/up/down
+    # (seen in CI: layer-0 down_proj differed; locally it was exact).
+    for name in (k for k in a if k.startswith("0.")):
+        pruned = int((b[name].weight == 0).sum())
+        same = int(((a[name].weight == 0) & (b[name].weight == 0)).sum())
+        assert same / pruned > 0.999, (name, pruned - same)
     shared = sum(int(((a[k].weight == 0) & (b[k].weight == 0)).sum()) for k in a)
     # Past layer 0 the two runs differ only by float noise (sample order and batching inside
     # oneshot: 8192/4096 in the README line vs L/N in the adapter) that flips near-tie weights;
