@@ -3,6 +3,7 @@
 predictor fitted on what was measured (``docs/predictor.md``). Successor of compare_strategies.py (removed).
 
     python benchmarks/study.py run table          # 7 recipes x 5 rebuilt seeds x {Wanda 60 %, Wanda 2:4}
+    python benchmarks/study.py run mathcode       # the table's draws again, Code + Math accuracy only (no perplexity)
     python benchmarks/study.py run ablations      # 15 self-generation variants x 3 rebuilt seeds, Wanda 60 %
     python benchmarks/study.py report             # tables, paired tests, plots, predictor -> docs/
 
@@ -13,7 +14,7 @@ rerunning after an interruption continues where it stopped. ``WORK/store`` is th
 with ``OMP_NUM_THREADS=1`` each on a 2-core machine.
 
 Sizes (chosen for 2 CPU cores, see docs/results.md): the strategy sets are the recipes' own sizes
-(40-50 x 128 tokens), each draw prunes with 32 rows; perplexity on 1 window of 512 tokens per
+(40-50 x 128 tokens), each draw prunes with 16 rows; perplexity on 1 window of 512 tokens per
 held-out text; accuracy on the first ``--limit`` items of each task's seeded order. Ablation sets are
 the default recipe at 16 x 128 (the varied knob aside), perplexity plus lastword_wikipedia only.
 """
@@ -34,6 +35,9 @@ TABLE_RECIPES = ["wiki-windows", "default", "detection-minkpp", "mix-uniform", "
 CONFIGS = {"wanda-60": dict(method="wanda", sparsity=0.6, pattern="unstructured"),
            "wanda-2of4": dict(method="wanda", pattern="2:4")}
 TABLE_TASKS = ("lastword_wikipedia",)
+# Math and Code accuracy of the same pruned models (same sets, seeds, rows), evaluated apart:
+# humaneval_mc is ~2/3 of an evaluation's cost, so it runs as its own resumable part.
+MATHCODE_TASKS = ("humaneval_mc", "arithmetic_2digit")
 ABLATION_TASKS = ("lastword_wikipedia",)
 
 # ablation -> [(level label, x value for the plot, edit of the default recipe)]; the base level
@@ -152,21 +156,25 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
     model_objects = load_model("smollm2-135m")
     timings: dict[str, float] = {}
 
-    def one(label, recipes: dict, prune, k: int, n, tasks, out: Path):
+    def one(label, recipes: dict, prune, k: int, n, tasks, out: Path, texts=None, store=True):
         """Seed-0 builds (reused), then validate seeds 0..k-1 of these sets into ``out`` (resumable)."""
         paths = build_seed0(recipes, work / "sets", model_objects, log)
         if reverse:  # a second process on the other configuration meets the first one's rebuilds last
             paths = paths[::-1]
         t0 = time.perf_counter()
         cfg = ValidateConfig(sets=paths, out=out, seeds=k, nsamples=n, draw="rebuild", rebuild_dir=work / "rebuilt",
-                             eval=EvalConfig(tasks=tasks, limit=limit, ppl_windows=1), prune=PruneConfig(**prune),
-                             progress=False, store=work / "store")
+                             eval=EvalConfig(tasks=tasks, limit=limit, ppl_windows=1,
+                                             **({} if texts is None else {"texts": texts})),
+                             prune=PruneConfig(**prune), progress=False, store=work / "store" if store else None)
         validate(cfg, model_objects=model_objects, log=log)
         timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - t0, 1)
         log(f"[validate] {part} {label} seeds 0..{k - 1}: {time.perf_counter() - t0:.0f}s")
 
-    if part == "table":
-        tasks = TABLE_TASKS
+    if part in ("table", "mathcode"):
+        # mathcode: the very pruned models of the table (same rebuilt sets, seeds, 16 rows, config)
+        # scored on the Code and Math tasks only, into table/<config>-mathcode; the report joins
+        # them to the table's rows. Not stored: the predictor's store keeps the table's rows.
+        tasks = TABLE_TASKS if part == "table" else MATHCODE_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": 16}
         (work / f"{part}-study.json").write_text(json.dumps(meta | {"configs": CONFIGS}, indent=1))
         recipes = {name: load_recipe(name) for name in TABLE_RECIPES}
@@ -174,7 +182,11 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
         for k in range(1, seeds + 1):
             for label, prune in CONFIGS.items():
                 if configs is None or label in configs:  # --configs: one process per configuration
-                    one(label, recipes, prune, k, 16, tasks, work / part / label)
+                    if part == "table":
+                        one(label, recipes, prune, k, 16, tasks, work / "table" / label)
+                    else:
+                        one(f"{label}-mathcode", recipes, prune, k, 16, tasks, work / "table" / f"{label}-mathcode",
+                            texts=(), store=False)
     else:
         tasks = ABLATION_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": None}
@@ -201,7 +213,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("part", choices=["table", "ablations"])
+    r.add_argument("part", choices=["table", "mathcode", "ablations"])
     r.add_argument("--work", default="runs/study")
     r.add_argument("--seeds", type=int, default=None, help="rebuilt seeds (default: 5 table, 3 ablations)")
     r.add_argument("--limit", type=int, default=None, help="items per task (default: 40 table, 50 ablations)")
@@ -213,8 +225,8 @@ def main() -> None:
     rep.add_argument("--docs", default=str(ROOT / "docs"))
     args = ap.parse_args()
     if args.cmd == "run":
-        seeds = args.seeds or (5 if args.part == "table" else 3)
-        limit = args.limit or (40 if args.part == "table" else 50)
+        seeds = args.seeds or (3 if args.part == "ablations" else 5)
+        limit = args.limit or (50 if args.part == "ablations" else 40)
         run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True), configs=args.configs,
             reverse=args.reverse_sets)
     else:
