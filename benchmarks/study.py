@@ -2,7 +2,7 @@
 (``docs/results.md``), the ablations of Ji et al. 2024 (``docs/ablations.md``) and the retention
 predictor fitted on what was measured (``docs/predictor.md``). Successor of compare_strategies.py (removed).
 
-    python benchmarks/study.py run table          # 7 recipes x 5 rebuilt seeds x {Wanda 60 %, Wanda 2:4}
+    python benchmarks/study.py run table          # 8 recipes x 5 rebuilt seeds x {Wanda 60 %, Wanda 2:4}
     python benchmarks/study.py run mathcode       # the table's draws again, Code + Math accuracy only (no perplexity)
     python benchmarks/study.py run ablations      # 15 self-generation variants x 3 rebuilt seeds, Wanda 60 %
     python benchmarks/study.py report             # tables, paired tests, plots, predictor -> docs/
@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without reinstalling
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE_RECIPES = ["wiki-windows", "default", "detection-minkpp", "mix-uniform", "igsp", "cola", "zipcal"]
+TABLE_RECIPES = ["wiki-windows", "default", "detection-minkpp", "mix-uniform", "igsp", "cola", "zipcal", "rac"]
 CONFIGS = {"wanda-60": dict(method="wanda", sparsity=0.6, pattern="unstructured"),
            "wanda-2of4": dict(method="wanda", pattern="2:4")}
 TABLE_TASKS = ("lastword_wikipedia",)
