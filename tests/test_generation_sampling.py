@@ -129,3 +129,29 @@ def test_seeded_runs_reproducible_and_batch_size_free(tiny_lm):
     assert a == b == c and a != d
     assert [len(x) for x in a] == lens
     assert a[0] != a[1]  # rows of equal prompts draw different tokens
+
+
+def test_static_cache_is_one_object_reset_in_place(tiny_lm):
+    """The static-cache path keeps one StaticCache (same tensors, so a CUDA graph's input
+    addresses never change) across batches and calls, and generates what the dynamic cache does."""
+    model, tok = tiny_lm
+    prompts = [[70, 71, 72], [73], [74, 75], [76, 77, 78, 79], [80], [81, 82]]
+    lens = [9, 8, 9, 7, 9, 9]
+    cfg = SamplingConfig()
+    static = TransformersBackend(model, tok, batch_size=4, cache="static")
+    seen = []
+    real = static._static_cache
+
+    def spy(batch, max_len):
+        c = real(batch, max_len)
+        seen.append((id(c), c.layers[0].keys.data_ptr() if getattr(c.layers[0], "is_initialized", False) else None))
+        return c
+
+    static._static_cache = spy
+    a = static.generate(prompts, lens, cfg, seed=0, progress=False)  # 2 batches: 4 rows, then 2 padded to 4
+    b = static.generate(prompts, lens, cfg, seed=0, progress=False)
+    dynamic = TransformersBackend(model, tok, batch_size=4, cache="dynamic").generate(prompts, lens, cfg, seed=0,
+                                                                                       progress=False)
+    assert a == b == dynamic and [len(x) for x in a] == lens
+    assert len(seen) == 4 and len({i for i, _ in seen}) == 1  # one cache object for every batch of both calls
+    assert len({p for _, p in seen[1:]}) == 1  # and, once allocated, the same key tensor

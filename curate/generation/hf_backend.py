@@ -24,8 +24,13 @@ give the same set.)
 
 On CUDA the decode step uses a static KV cache, which transformers compiles (``torch.compile``,
 CUDA graphs) on first use: :meth:`TransformersBackend.warmup` pays that outside a timed part,
-and every batch is padded to the full batch size so the compiled shapes never change. On CPU
-the dynamic cache and eager decode are faster (benchmarks/NOTES.md).
+and every batch is padded to the full batch size so the compiled shapes never change. The
+backend keeps **one** StaticCache per (batch, length) and resets it in place between batches:
+transformers (5.x) allocates a new cache in every ``generate`` call, and new cache tensors are
+new static-input addresses, so the CUDA graph was re-recorded at every decode step of every
+batch after the first (measured on an H200: 63 re-recordings in a 64-step batch, the step
+15-30 ms instead of a few; benchmarks/NOTES.md). On CPU the dynamic cache and eager decode are
+faster.
 """
 
 from __future__ import annotations
@@ -163,6 +168,8 @@ class TransformersBackend:
         self.device = device or str(next(model.parameters()).device)
         on_cuda = torch.device(self.device).type == "cuda"
         self.cache = ("static" if on_cuda else "dynamic") if cache == "auto" else cache
+        self._static: dict[tuple[int, int], Any] = {}  # (batch, max_cache_len) -> the one StaticCache
+        self._cache_len = 0  # longest prompt + most new tokens of the current generate() call
 
     @property
     def pad_id(self) -> int:
@@ -197,11 +204,34 @@ class TransformersBackend:
                                       logits_processor=LogitsProcessorList([sampler]),
                                       temperature=None, top_p=None, top_k=None)
         if self.cache == "static":
-            kwargs["cache_implementation"] = "static"
+            kwargs[self._cache_kwarg()] = self._static_cache(len(chunk), max(width + m, self._cache_len))
         with torch.inference_mode():
             gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                       **kwargs)  # (B, k_max + m)
         return gen[:, width:]
+
+    def _cache_kwarg(self) -> str:
+        """generate()'s name for a user cache: ``cache`` from transformers 5.2x, ``past_key_values`` before."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+    def _static_cache(self, batch: int, max_len: int):
+        """The StaticCache of this shape, zeroed in place (same tensors, so the same CUDA-graph
+        input addresses); a new shape replaces it (one cache held: its memory is the batch's)."""
+        from transformers import StaticCache
+
+        cache = self._static.get((batch, max_len))
+        if cache is None:
+            self._static = {}  # free the old shape's tensors first
+            cfg = self.model.config
+            cache = StaticCache(config=cfg.get_text_config(decoder=True) if hasattr(cfg, "get_text_config") else cfg,
+                                max_cache_len=max_len)
+            self._static[(batch, max_len)] = cache
+        else:
+            with torch.inference_mode():  # its tensors were made inside generate's inference mode
+                cache.reset()
+        return cache
 
     def warmup(self, width: int, m: int, cfg: SamplingConfig | None = None, batch_size: int | None = None) -> None:
         """One throw-away batch of the real shape: compilation and allocator growth happen here."""
@@ -224,6 +254,8 @@ class TransformersBackend:
 
         out: list[list[int]] = []
         bs = self._batch_size(max(map(len, prompts), default=1) + max(max_new_tokens, default=1), len(prompts))
+        # one cache length for every batch of this call (and a warm-up of the same shape)
+        self._cache_len = max(map(len, prompts), default=1) + max(max_new_tokens, default=1)
         bar = tqdm(total=sum(max_new_tokens), desc="self-generation", unit="tok", disable=not progress)
         for b in range(0, len(prompts), bs):
             chunk = prompts[b:b + bs]
