@@ -137,8 +137,24 @@ def _load(run_dir: Path):
 def _items(work: Path, part: str) -> dict[str, int]:
     from curate.evaluate.dimensions import task_items
 
-    meta = json.loads((work / f"{part}-study.json").read_text())
+    f = work / f"{part}-study.json"
+    if not f.exists():
+        return {}
+    meta = json.loads(f.read_text())
     return task_items(meta["tasks"], meta["limit"])
+
+
+def _table(work: Path, label: str):
+    """The table's rows of one configuration, with its ``-mathcode`` part's rows (the same pruned
+    models scored on the Code and Math tasks) when that part has run, and their task sizes."""
+    import polars as pl
+
+    t, extra = _load(work / "table" / label), _load(work / "table" / f"{label}-mathcode")
+    items = _items(work, "table")
+    if t is not None and extra is not None:
+        t = pl.concat([t, extra.select(t.columns)])
+        items |= _items(work, "mathcode")
+    return t, items
 
 
 def ablation_plot(runs: dict, abl: str, title: str, levels, path: Path) -> list[dict]:
@@ -304,18 +320,25 @@ def report(work: Path, docs: Path) -> None:
                   f"of the seed's set; perplexity: 1 window of 512 tokens per held-out text; accuracy: the "
                   f"first {meta['limit']} items of {', '.join(f'`{t}`' for t in meta['tasks'])} (same items "
                   f"for every draw). Retention per dimension: accuracy = mean over its task metrics, "
-                  f"perplexity = mean over its held-out texts; Total = mean over dimensions.", "",
-                  "Accuracy covers General only: the Code task (`humaneval_mc`, 4 requests of ~250 tokens per "
-                  "item) would have been ~2/3 of every evaluation on 2 cores, and 2-digit arithmetic keeps 0.08 of "
-                  "its dense accuracy already at Wanda 50 % (docs/tasks.md), so at 60 % and 2:4 it is expected at "
-                  "the floor (not measured here). Math and Code are measured by perplexity (CHAMP and MMLU math; "
-                  "stdlib and the click source). Add them with `--tasks` where CPU allows.", ""]
+                  f"perplexity = mean over its held-out texts; Total = mean over dimensions.", ""]
+        mc = json.loads((work / "mathcode-study.json").read_text()) if (work / "mathcode-study.json").exists() else {}
+        if mc:
+            lines += [f"Code and Math accuracy: `python benchmarks/study.py run mathcode` scored **the same pruned "
+                      f"models** (same rebuilt sets, seeds, {mc['nsamples']} rows and configuration) on the first "
+                      f"{mc['limit']} items of {', '.join(f'`{t}`' for t in mc['tasks'])} (no perplexity), and the "
+                      f"report joins those rows to the table's: accuracy retention then has General "
+                      f"(lastword), Code (humaneval_mc acc and acc_norm) and Math (arithmetic). It is a "
+                      f"separate part because humaneval_mc (4 requests of ~250 tokens per item) costs ~2/3 "
+                      f"of an evaluation on 2 cores.", ""]
+        else:
+            lines += ["Accuracy covers General only here: run `python benchmarks/study.py run mathcode` for Code "
+                      "(`humaneval_mc`) and Math (`arithmetic_2digit`) accuracy of the same pruned models.", ""]
     for label, _prune in CONFIGS.items():
-        t = _load(work / "table" / label)
+        t, items = _table(work, label)
         if t is None:
             lines += [f"## {label}: not run yet", ""]
             continue
-        draws = per_draw(t, _items(work, "table"))
+        draws = per_draw(t, items)
         sets = [s for s in sorted(set(t["set"].to_list()), key=lambda s: TABLE_RECIPES.index(s.split("@")[0])
                                   if s.split("@")[0] in TABLE_RECIPES else 99)]
         seeds = sorted(set(t["seed"].to_list()))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -75,7 +75,10 @@ class GenerateSpec(StepSpec):
     repetition_penalty: float = Field(default=1.2, gt=0)
     oversample: float = Field(default=1.0, ge=1.0)
     backend: str = "transformers"  # a name of curate.generation.GENERATION_BACKENDS
-    batch_size: int | None = Field(default=None, gt=0)
+    # rows per generate() batch; None = the model's batch_size; "auto" = the largest batch whose
+    # static KV cache and sampling buffers fit in 80 % of free CUDA memory (8 on CPU). The tokens
+    # do not depend on it (counter-based sampler), up to the model's float noise across batch shapes.
+    batch_size: Annotated[int, Field(gt=0)] | Literal["auto"] | None = None
     # Prompt through the model's chat template (curate.steps.chat): the user turn is a question
     # of the document (``question``: its first ``prefix_tokens`` tokens, the whole ``document``,
     # a champ-math ``problem`` without its solution, or a documented Python ``function``'s

@@ -168,3 +168,15 @@ def test_generate_chat_options_need_chat():
     with pytest.raises(Exception, match="chat: true"):
         parse_recipe({"name": "x", "seq_len": 32, "n_samples": 2, "components": [
             {"source": {"type": "bundled", "name": "chat"}, "steps": [{"type": "generate", "question": "problem"}]}]})
+
+
+def test_generate_batch_size_auto(tmp_path, conversations, tiny_lm):
+    """``batch_size: auto`` (free CUDA memory; 8 on CPU) generates the rows an explicit batch size does."""
+    steps = [{"type": "generate", "prefix_tokens": 2, "batch_size": "auto"}]
+    a = build_recipe(_recipe(conversations, steps, n=3, seq_len=24), tmp_path / "a", ctx=_ctx(tiny_lm), progress=False)
+    steps[0]["batch_size"] = 2
+    b = build_recipe(_recipe(conversations, steps, n=3, seq_len=24), tmp_path / "b", ctx=_ctx(tiny_lm), progress=False)
+    assert load_set(a.path).input_ids().tolist() == load_set(b.path).input_ids().tolist()
+    with pytest.raises(Exception, match="batch_size"):
+        parse_recipe({"name": "x", "seq_len": 32, "n_samples": 2, "components": [
+            {"source": {"type": "bundled", "name": "chat"}, "steps": [{"type": "generate", "batch_size": "big"}]}]})
