@@ -145,7 +145,7 @@ def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) 
 
 
 def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[str] | None = None,
-        reverse: bool = False) -> None:
+        reverse: bool = False, only: list[str] | None = None) -> None:
     from curate.evaluate.evaluator import EvalConfig
     from curate.models import load_model
     from curate.recipe import load_recipe, parse_recipe
@@ -177,7 +177,7 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
         tasks = TABLE_TASKS if part == "table" else MATHCODE_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": 16}
         (work / f"{part}-study.json").write_text(json.dumps(meta | {"configs": CONFIGS}, indent=1))
-        recipes = {name: load_recipe(name) for name in TABLE_RECIPES}
+        recipes = {name: load_recipe(name) for name in TABLE_RECIPES if only is None or name in only}
         # seeds grow together for both configurations: stopped early, the table stays balanced
         for k in range(1, seeds + 1):
             for label, prune in CONFIGS.items():
@@ -220,6 +220,9 @@ def main() -> None:
     r.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None,
                    help="table: only these pruning configurations (run one process per configuration)")
     r.add_argument("--reverse-sets", action="store_true", help="validate the sets in reverse order (second process)")
+    r.add_argument("--recipes", nargs="+", choices=TABLE_RECIPES, default=None,
+                   help="table/mathcode: only these recipes (a recipe added later; rerun without it to rewrite "
+                        "the configuration's results with every set)")
     rep = sub.add_parser("report")
     rep.add_argument("--work", default="runs/study")
     rep.add_argument("--docs", default=str(ROOT / "docs"))
@@ -228,7 +231,7 @@ def main() -> None:
         seeds = args.seeds or (3 if args.part == "ablations" else 5)
         limit = args.limit or (50 if args.part == "ablations" else 40)
         run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True), configs=args.configs,
-            reverse=args.reverse_sets)
+            reverse=args.reverse_sets, only=args.recipes)
     else:
         from study_report import report  # benchmarks/study_report.py
 
