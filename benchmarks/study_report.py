@@ -105,6 +105,11 @@ def results_section(draws, sets: list[str], kind: str) -> tuple[list[str], list[
     verdicts, marks = [], {}
     for d in cols:
         per = column(draws, kind, d)
+        values = {v for seeds in per.values() for v in seeds.values()}
+        if len(values) == 1:  # e.g. arithmetic at 0 after every prune: nothing to rank
+            marks[d] = (None, {})
+            verdicts.append(f"- **{kind} {d}**: every set and seed at {values.pop():.3f} (the floor): no ranking.")
+            continue
         best, p = paired_vs_best(per)
         sig = [s for s, v in p.items() if math.isfinite(v) and v < 0.05]
         ns = [s for s, v in p.items() if not (math.isfinite(v) and v < 0.05)]

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from study_report import holm, mean_ci, paired_vs_best  # noqa: E402
+from study_report import holm, mean_ci, paired_vs_best, results_section  # noqa: E402
 
 
 def test_mean_ci_is_the_t_interval():
@@ -32,3 +32,15 @@ def test_paired_vs_best_finds_consistent_gaps_only():
     name, p = paired_vs_best({"best": best, "worse": worse, "noisy": noisy})
     assert name == "best"
     assert p["worse"] < 0.05 and p["noisy"] > 0.05
+
+
+def test_results_section_does_not_rank_a_column_at_the_floor():
+    import polars as pl
+
+    rows = [(s, seed, "accuracy", d, v) for seed in range(3) for s, g in (("a", 0.5), ("b", 0.4))
+            for d, v in (("General", g + 0.01 * seed), ("Math", 0.0))]
+    draws = pl.DataFrame(rows, schema=["set", "seed", "kind", "dimension", "retention"], orient="row")
+    lines, verdicts = results_section(draws, ["a", "b"], "accuracy")
+    math_row = [v for v in verdicts if "Math" in v]
+    assert math_row == ["- **accuracy Math**: every set and seed at 0.000 (the floor): no ranking."]
+    assert "**best**" in lines[2] and lines[2].count("**best**") == 1  # General ranks, Math does not
