@@ -182,11 +182,9 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
         for k in range(1, seeds + 1):
             for label, prune in CONFIGS.items():
                 if configs is None or label in configs:  # --configs: one process per configuration
-                    if part == "table":
-                        one(label, recipes, prune, k, 16, tasks, work / "table" / label)
-                    else:
-                        one(f"{label}-mathcode", recipes, prune, k, 16, tasks, work / "table" / f"{label}-mathcode",
-                            texts=(), store=False)
+                    name = label if part == "table" else f"{label}-mathcode"
+                    one(name, recipes, prune, k, 16, tasks, work / "table" / name,
+                        **({} if part == "table" else {"texts": (), "store": False}))
     else:
         tasks = ABLATION_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": None}

@@ -253,9 +253,9 @@ class TransformersBackend:
         from tqdm.auto import tqdm
 
         out: list[list[int]] = []
-        bs = self._batch_size(max(map(len, prompts), default=1) + max(max_new_tokens, default=1), len(prompts))
         # one cache length for every batch of this call (and a warm-up of the same shape)
         self._cache_len = max(map(len, prompts), default=1) + max(max_new_tokens, default=1)
+        bs = self._batch_size(self._cache_len, len(prompts))
         bar = tqdm(total=sum(max_new_tokens), desc="self-generation", unit="tok", disable=not progress)
         for b in range(0, len(prompts), bs):
             chunk = prompts[b:b + bs]
