@@ -1,7 +1,7 @@
 """A set's content fingerprint, and checking the files of a version against it.
 
     curate verify out/default/v1.0.0          # or a whole folder: curate verify out
-    from curate.fingerprint import verify_version
+    from curate.sets.fingerprint import verify_version
     fp = verify_version("out/default/v1.0.0")   # the fingerprint, or a one-line CurateError
 
 The fingerprint is a sha256 over the content columns (``text, input_ids, source, doc_id``) of
@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from curate.dataset import MANIFEST, PARQUET
 from curate.errors import CurateError
+from curate.sets.read import MANIFEST, PARQUET
 
 FINGERPRINT_COLUMNS = ("text", "input_ids", "source", "doc_id")
 # Content columns that only some sets have: part of a row's line where the value is not None.
@@ -101,7 +101,7 @@ def _stat_key(files: list[Path]) -> list[list[Any]]:
 
 
 def _cache_file(real: str) -> Path:
-    from curate.models import cache_dir
+    from curate.files import cache_dir
 
     return cache_dir() / "verified" / f"{hashlib.sha256(real.encode()).hexdigest()[:32]}.json"
 

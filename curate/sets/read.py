@@ -1,6 +1,6 @@
 """Reading calibration sets: versioned curate sets, or any HF dataset with ``input_ids``/``text``.
 
-On-disk layout of a curate set version (written atomically by :mod:`curate.writer`)::
+On-disk layout of a curate set version (written atomically by :mod:`curate.sets.write`)::
 
     <out>/<name>/<version>/
         data-00000-of-00001.arrow, dataset_info.json, state.json   # Dataset.save_to_disk
@@ -10,7 +10,7 @@ On-disk layout of a curate set version (written atomically by :mod:`curate.write
         extras/                                                     # scores/validation added later;
                                                                     # never part of the fingerprint
 
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
     cs = load_set("out/default/v1")
     x = cs.input_ids()                  # LongTensor (N, L): every row
     x = cs.draw(n=32, seed=1, tokenizer=tok, retokenize=True)   # 32 rows, ids of tok
@@ -147,7 +147,7 @@ def is_version_dir(path: Path) -> bool:
 
 def version_sort_key(d: Path) -> tuple[str, str]:
     """(created_at, folder name) of a version: oldest first, a damaged manifest is a one-line error."""
-    from curate.fingerprint import read_manifest_file
+    from curate.sets.fingerprint import read_manifest_file
 
     return str(read_manifest_file(d / MANIFEST).get("created_at") or ""), d.name
 
@@ -173,13 +173,13 @@ def load_set(spec: str | Path, *, verify: bool = True) -> CalibrationSet:
     """Open a curate set version, a ``save_to_disk`` folder, or a parquet/jsonl/json file.
 
     A curate version is checked against its manifest's fingerprint first (cached by file size
-    and mtime, see :mod:`curate.fingerprint`); ``verify=False`` skips that (benchmarks only).
+    and mtime, see :mod:`curate.sets.fingerprint`); ``verify=False`` skips that (benchmarks only).
     """
     import datasets
 
     p = resolve_set_path(spec)
     if p.is_dir() and is_version_dir(p):
-        from curate.fingerprint import DamagedSetError, read_manifest_file, verify_version
+        from curate.sets.fingerprint import DamagedSetError, read_manifest_file, verify_version
 
         manifest = read_manifest_file(p / MANIFEST)
         if verify:
@@ -219,7 +219,7 @@ def list_versions(root: str | Path) -> list[dict[str, Any]]:
 
     A version whose manifest cannot be read is listed as ``{"path", "name", "version", "error"}``
     so one damaged folder never hides the others."""
-    from curate.fingerprint import read_manifest_file
+    from curate.sets.fingerprint import read_manifest_file
 
     root = Path(root)
     out = []
