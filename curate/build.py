@@ -25,7 +25,7 @@ from curate.context import RunContext
 from curate.errors import SourceError
 from curate.recipe import ComponentSpec, Recipe
 from curate.records import Sample
-from curate.sets.read import MANIFEST
+from curate.sets.layout import MANIFEST
 from curate.steps.base import Step, StepStats
 
 DEFAULT_PAPERS = {

@@ -97,7 +97,8 @@ def test_hidden_tmp_folders_are_never_versions(base, tmp_path):
     import shutil
 
     from curate.sets.hub import set_versions
-    from curate.sets.read import is_version_dir, resolve_set_path
+    from curate.sets.layout import is_version_dir
+    from curate.sets.read import resolve_set_path
 
     shutil.copytree(base / "out", tmp_path / "out")
     tmp = tmp_path / "out/small/.tmp-1-abc"

@@ -22,7 +22,7 @@ def list_cmd(root, as_json):
       curate list out --json
     """
     from curate.sets.catalog import format_table, list_sets
-    from curate.sets.fingerprint import DamagedSetError
+    from curate.sets.layout import DamagedSetError
 
     damaged: list[dict[str, str]] = []
     rows = list_sets(root, damaged)
@@ -90,7 +90,7 @@ def verify(target, no_cache, as_json):
       curate verify out                   # every version of every set
     """
     from curate.sets.catalog import verify_sets
-    from curate.sets.fingerprint import DamagedSetError
+    from curate.sets.layout import DamagedSetError
 
     results = verify_sets(target, use_cache=not no_cache)
     bad = [r for r in results if not r["ok"]]

@@ -328,7 +328,7 @@ def write_report(scored_sets: list[ScoredSet], out_dir: str | Path, cfg: ScoreCo
 
 def store_beside(scored: ScoredSet, cfg: ScoreConfig) -> Path:
     """Write one versioned set's scores into ``<version>/extras/scores/`` (fingerprint untouched)."""
-    from curate.sets.read import EXTRAS
+    from curate.sets.layout import EXTRAS
 
     if scored.path is None:
         raise CurateError(f"{scored.name} is not a curate set version", hint="only 'curate build' outputs have an extras/ folder")

@@ -22,8 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
-from curate.sets.fingerprint import DamagedSetError, read_manifest_file, verify_version
-from curate.sets.read import MANIFEST, PARQUET, is_version_dir, list_versions, resolve_set_path
+from curate.sets.fingerprint import verify_version
+from curate.sets.layout import (
+    MANIFEST,
+    PARQUET,
+    DamagedSetError,
+    is_version_dir,
+    list_versions,
+    read_manifest_file,
+)
+from curate.sets.read import resolve_set_path
 
 _MISSING = "<absent>"
 

@@ -39,15 +39,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from curate.errors import CurateError
-from curate.sets.read import (
-    CARD,
-    EXTRAS,
-    MANIFEST,
-    PARQUET,
-    is_version_dir,
-    resolve_set_path,
-    version_sort_key,
-)
+from curate.sets.layout import CARD, EXTRAS, MANIFEST, PARQUET, is_version_dir, versions
+from curate.sets.read import resolve_set_path
 
 REPO_TYPE = "dataset"
 # The Hub's rule for repo names (huggingface_hub.utils.validate_repo_id checks the rest).
@@ -112,7 +105,8 @@ def _version_files(version_dir: Path) -> tuple[dict[str, Any], list[Path]]:
     if not is_version_dir(version_dir):
         raise CurateError(f"{version_dir} is not a curate set version",
                           hint="pass a folder such as out/default/v1.0.0 written by 'curate build'")
-    from curate.sets.fingerprint import read_manifest_file, verify_version
+    from curate.sets.fingerprint import verify_version
+    from curate.sets.layout import read_manifest_file
 
     manifest = read_manifest_file(version_dir / MANIFEST)
     for key in ("name", "version", "fingerprint"):
@@ -281,10 +275,10 @@ def set_versions(name_dir: str | Path) -> list[Path]:
     name_dir = Path(name_dir)
     if is_version_dir(name_dir):
         name_dir = name_dir.parent
-    dirs = [d for d in sorted(name_dir.iterdir()) if d.is_dir() and is_version_dir(d)] if name_dir.is_dir() else []
+    dirs = versions(name_dir)
     if not dirs:
         raise CurateError(f"{name_dir} holds no set versions", hint="pass out/<name> as written by 'curate build'")
-    return sorted(dirs, key=version_sort_key)
+    return dirs
 
 
 def publish_all(name_dir: str | Path, repo_id: str, **kwargs: Any) -> list[PublishResult]:

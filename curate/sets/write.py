@@ -29,13 +29,8 @@ from typing import Any
 
 from curate.errors import CurateError
 from curate.records import Sample
-from curate.sets.fingerprint import (
-    FINGERPRINT_COLUMNS,
-    DamagedSetError,
-    fingerprint_rows,
-    verify_version,
-)
-from curate.sets.read import CARD, MANIFEST, PARQUET
+from curate.sets.fingerprint import FINGERPRINT_COLUMNS, fingerprint_rows, verify_version
+from curate.sets.layout import CARD, MANIFEST, PARQUET, DamagedSetError, version_dirs
 
 __all__ = ["FINGERPRINT_COLUMNS", "fingerprint_rows", "normalize_rows", "write_version", "check_label",
            "check_writable", "estimate_set_bytes"]
@@ -107,14 +102,11 @@ def existing_versions(root: Path) -> dict[str, dict[str, Any]]:
     """Finished versions under one name folder; a version whose manifest is unreadable is
     listed with an empty manifest (its label stays taken)."""
     out: dict[str, dict[str, Any]] = {}
-    if root.is_dir():
-        for d in sorted(root.iterdir()):
-            mf = d / MANIFEST
-            if d.is_dir() and not d.name.startswith(".") and mf.exists():
-                try:
-                    out[d.name] = json.loads(mf.read_text())
-                except (OSError, ValueError):
-                    out[d.name] = {}
+    for d in version_dirs(root, finished=False):
+        try:
+            out[d.name] = json.loads((d / MANIFEST).read_text())
+        except (OSError, ValueError):
+            out[d.name] = {}
     return out
 
 

@@ -99,7 +99,8 @@ def same_build(manifest: dict, recipe_hash: str, model_sha: str | None) -> bool:
 def reusable_build(root: Path, recipe_hash: str, model_sha: str | None):
     """The newest finished, verified version under ``root`` that :func:`same_build` accepts, loaded
     (a CalibrationSet), or None. A damaged version is never reused (rebuilt instead)."""
-    from curate.sets.read import list_versions, load_set
+    from curate.sets.layout import list_versions
+    from curate.sets.read import load_set
 
     for m in reversed(list_versions(root)):
         if m.get("error") or not same_build(m, recipe_hash, model_sha):

@@ -75,7 +75,7 @@ def write_set_extras(entries, table, cfg: ValidateConfig, log: Callable[[str], N
 
     from curate.evaluate.dimensions import summarize
     from curate.sets.card import rerender_card
-    from curate.sets.read import EXTRAS, is_version_dir
+    from curate.sets.layout import EXTRAS, is_version_dir
 
     if table.is_empty():
         return
