@@ -81,10 +81,16 @@ def bandwidth_gbs(device: str, gib: float = 2.0) -> float:
 
 def build_model(args):
     if args.smoke or args.llama7b:
+        import importlib.util
+
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from tiny_models import tiny_tokenizer  # the tests' byte-level tokenizer
+        # the tests' byte-level tokenizer, loaded from its file: tests/ stays off sys.path
+        spec = importlib.util.spec_from_file_location("tiny_models", Path(__file__).resolve().parents[1] / "tests"
+                                                      / "tiny_models.py")
+        tiny_models = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(tiny_models)
+        tiny_tokenizer = tiny_models.tiny_tokenizer
 
         if args.smoke:
             cfg = LlamaConfig(vocab_size=259, hidden_size=64, intermediate_size=128, num_hidden_layers=2,

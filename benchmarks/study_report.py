@@ -2,7 +2,7 @@
 
     python benchmarks/study.py report --work runs/study --docs docs
 
-Statistics (pure functions below, tested in tests/test_study_report.py):
+Statistics (:mod:`curate.stats`, the same functions behind ``curate validate``'s report):
 - each draw's retention per capability dimension, accuracy and perplexity apart
   (:func:`curate.evaluate.dimensions.dimension_retention` with ``by_kind=True``); the mean over the
   rebuilt seeds with a 95 % t interval (n - 1 degrees of freedom);
@@ -16,59 +16,15 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without reinstalling
+
+from curate.stats import mean_ci, paired_vs_best  # noqa: E402 - the library's statistics, also behind curate validate
 
 KINDS = ("accuracy", "perplexity")
 DIMS = ("General", "Math", "Code", "Total")
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): t interval with n - 1 degrees of freedom; a single value has no width."""
-    from scipy import stats
-
-    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
-    if not v:
-        return (float("nan"),) * 3
-    m = sum(v) / len(v)
-    if len(v) < 2:
-        return m, m, m
-    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
-    h = stats.t.ppf(0.5 + level / 2, len(v) - 1) * sd / math.sqrt(len(v))
-    return m, m - h, m + h
-
-
-def holm(pvalues: dict[str, float]) -> dict[str, float]:
-    """Holm-Bonferroni adjusted p-values (monotone, capped at 1)."""
-    order = sorted(pvalues, key=lambda k: pvalues[k])
-    out, running, n = {}, 0.0, len(order)
-    for i, k in enumerate(order):
-        running = max(running, min(1.0, (n - i) * pvalues[k]))
-        out[k] = running
-    return out
-
-
-def paired_vs_best(per_seed: dict[str, dict[int, float]]) -> tuple[str, dict[str, float]]:
-    """The set with the highest mean and the Holm-adjusted paired-t p-value of every other set
-    against it, over the seeds both have (NaN when fewer than 2 shared seeds or no variance)."""
-    from scipy import stats
-
-    means = {s: sum(v.values()) / len(v) for s, v in per_seed.items() if v}
-    best = max(sorted(means), key=lambda s: means[s])
-    raw = {}
-    for s in sorted(means):
-        if s == best:
-            continue
-        seeds = sorted(set(per_seed[s]) & set(per_seed[best]))
-        a = [per_seed[best][k] for k in seeds]
-        b = [per_seed[s][k] for k in seeds]
-        diffs = [x - y for x, y in zip(a, b, strict=True)]
-        if len(seeds) < 2 or max(diffs) == min(diffs):
-            raw[s] = 0.0 if seeds and len(seeds) >= 2 and diffs[0] != 0 else float("nan")
-            continue
-        raw[s] = float(stats.ttest_rel(a, b).pvalue)
-    finite = {k: v for k, v in raw.items() if math.isfinite(v)}
-    adj = holm(finite) if finite else {}
-    return best, {s: adj.get(s, float("nan")) for s in raw}
 
 
 def per_draw(table, items):
@@ -165,12 +121,12 @@ def _table(work: Path, label: str):
 def ablation_plot(runs: dict, abl: str, title: str, levels, path: Path) -> list[dict]:
     """One figure per ablation (perplexity and lastword accuracy retention vs the level), and its
     rows. ``runs`` = {validate folder name: per_draw frame}; each level's draws live in
-    :func:`study.level_run`'s folder under its recipe name :func:`study.level_name`."""
+    :func:`study_plan.level_run`'s folder under its recipe name :func:`study_plan.level_name`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from study import level_name, level_run  # benchmarks/study.py
+    from study_plan import level_name, level_run  # benchmarks/study_plan.py
 
     rows = []
     panels = [("perplexity", "Total", "perplexity retention (Total)"),
@@ -251,7 +207,7 @@ def predictor_section(work: Path, held_out: list[str]) -> tuple[list[str], dict]
     model never saw (``held_out``: all their rows removed before fitting)."""
     import polars as pl
 
-    from curate.predict import fit_predictor, read_store, recipe_of, training_frame
+    from curate.validate.predict import fit_predictor, read_store, recipe_of, training_frame
 
     rows, feats = read_store(work / "store")
     out_lines, facts = [], {}
@@ -285,7 +241,7 @@ def predictor_section(work: Path, held_out: list[str]) -> tuple[list[str], dict]
                                 "measured": float(part["Total"].mean()), "n": part.height})
             pr = sorted(ranking, key=lambda x: -x["predicted"])
             ms = sorted(ranking, key=lambda x: -x["measured"])
-            from curate.predict import spearman
+            from curate.validate.predict import spearman
 
             rho = spearman([x["predicted"] for x in ranking], [x["measured"] for x in ranking])
             out_lines += [f"Ranking of recipes it never saw (fitted on {sub.n_rows} rows of {sub.n_recipes} other "
@@ -303,7 +259,7 @@ def predictor_section(work: Path, held_out: list[str]) -> tuple[list[str], dict]
 
 
 def report(work: Path, docs: Path) -> None:
-    from study import ABLATIONS, CONFIGS, TABLE_RECIPES  # benchmarks/study.py
+    from study_plan import ABLATIONS, CONFIGS, TABLE_RECIPES  # benchmarks/study_plan.py
 
     docs.mkdir(parents=True, exist_ok=True)
     facts: dict = {"table": {}, "ablations": []}
@@ -404,7 +360,7 @@ def report(work: Path, docs: Path) -> None:
               "Generated by `python benchmarks/study.py report` from the results store the study filled "
               "(`validate --store`: every draw's tidy rows, and the features of each seed's rebuilt set). "
               "Model: `curate predict fit` (per dimension StandardScaler + RidgeCV over the set-level "
-              "features of curate/predict.py). Rho is leave-one-recipe-out: all rows of one recipe are held "
+              "features of curate/validate/predict.py). Rho is leave-one-recipe-out: all rows of one recipe are held "
               "out, the model fitted on the others predicts them. The ranking test removes "
               f"{', '.join(f'`{r}`' for r in held_out)} from training entirely and ranks them.", ""]
     if (work / "store").exists():

@@ -42,6 +42,7 @@ from curate.errors import RecipeError
 from curate.registry import Spec, did_you_mean
 from curate.sources import SOURCE_TYPES
 from curate.steps import STEPS
+from curate.steps.select import apportion
 
 # Fields typed by the registries: the union of every registered spec, discriminated by ``type``.
 SourceBlock = SOURCE_TYPES.field_type()
@@ -158,18 +159,6 @@ class Recipe(Spec):
     def recipe_hash(self) -> str:
         blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def apportion(total: int, weights: list[float]) -> list[int]:
-    """Largest-remainder (Hamilton) apportionment: counts sum exactly to ``total``; ties go to
-    the earlier component so the result is deterministic."""
-    s = float(sum(weights))
-    quotas = [total * w / s for w in weights]
-    counts = [int(q) for q in quotas]
-    order = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - counts[i]), i))
-    for i in order[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
 
 
 # --------------------------------------------------------------------------- loading

@@ -1,6 +1,6 @@
 """Issue 11's table: (command, damage) -> (exit code, error line, files left), one row per kind of
 bad input or damage. Imported by ``tests/test_integrity.py`` (one test per row, so none can
-regress) and by ``benchmarks/integrity_table.py`` (prints the markdown table).
+regress) and by ``tests/integrity_table.py`` (prints the markdown table).
 
 Every case runs ``curate.cli.main(argv)`` in-process (imports are paid once) in a fresh copy of
 a small workspace: a tiny random Llama saved as a local model folder (byte tokenizer, 1024

@@ -5,17 +5,22 @@
 The graph is built from the source with ``ast`` (nothing is imported): an edge a -> b for every
 ``import b`` / ``from b import x`` anywhere in a, inside functions too, because a function-level
 import only hides a cycle until the function runs. ``from pkg import name`` points at the
-submodule ``pkg.name`` where one exists, else at ``pkg`` itself. Imports under
+submodule ``pkg.name`` where one exists, else at ``pkg`` itself; importing ``pkg.sub`` from
+outside ``pkg`` also runs ``pkg/__init__.py``, so it adds an edge to ``pkg`` too. Imports under
 ``if TYPE_CHECKING:`` do not run and are left out. Scripts in benchmarks/ import each other by
-their bare name (``import study_report``); those are resolved inside benchmarks/ too.
+their bare name (``import study_report``); those are resolved inside benchmarks/ too. A registry
+entry ``"curate.steps.igsp:IGSPStep"`` is an import that runs when the entry is looked up (the
+recipe resolves every step spec on load), so such a string is an edge as well.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_TARGET = re.compile(r"^(curate|prune_backend)(\.\w+)+:\w+$")  # "curate.steps.igsp:IGSPStep"
 PACKAGES = ("curate", "prune_backend")
 SCRIPTS = "benchmarks"
 
@@ -55,6 +60,15 @@ def _resolve(name: str, mods: dict[str, Path]) -> str | None:
     return None
 
 
+def _outer_packages(target: str, importer: str, mods: dict[str, Path]) -> list[str]:
+    """Packages that importing ``target`` runs first (``curate.validate`` for
+    ``curate.validate.results``), leaving out those ``importer`` lies in: they are already being
+    imported when it runs, so they add no edge that can close a cycle."""
+    parts = target.split(".")
+    outer = [".".join(parts[:i]) for i in range(1, len(parts))]
+    return [p for p in outer if p in mods and not (importer == p or importer.startswith(p + "."))]
+
+
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
     """Module -> the modules it imports (known ones only), from every import statement in it."""
     mods = module_files(root)
@@ -68,7 +82,9 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
             if id(node) in skip:
                 continue
             targets: list[str] = []
-            if isinstance(node, ast.Import):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _TARGET.match(node.value):
+                targets = [node.value.split(":")[0]]  # a registry entry: imported when it is looked up
+            elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
@@ -82,6 +98,7 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
                 hit = _resolve(target, mods)
                 if hit and hit != mod:
                     graph[mod].add(hit)
+                    graph[mod].update(_outer_packages(hit, mod, mods))
     return graph
 
 

@@ -1,7 +1,7 @@
 """Issue 11: a set on disk is exactly what its manifest says, or a one-line error.
 
     pytest tests/test_integrity.py -q                   # the table of cases + unit tests
-    python benchmarks/integrity_table.py                # the same table, printed as markdown
+    python tests/integrity_table.py                     # the same table, printed as markdown
 
 Every row of ``integrity_cases.CASES`` runs one ``curate`` command against one kind of damage
 and checks exit code, the one ``error:`` line (its fragment), no traceback, and the files left

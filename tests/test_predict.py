@@ -6,7 +6,8 @@ import random
 import polars as pl
 import pytest
 
-from curate.predict import (
+from curate.validate import TABLE_COLUMNS
+from curate.validate.predict import (
     append_results,
     fit_predictor,
     load_predictor,
@@ -14,7 +15,6 @@ from curate.predict import (
     recipe_of,
     set_features,
 )
-from curate.validate import TABLE_COLUMNS
 
 RECIPES = [f"r{i}" for i in range(8)]
 
@@ -126,8 +126,8 @@ def test_features_of_real_set_folders_and_rank_cli(tmp_path, tiny_lm):
     from curate.build import build_recipe
     from curate.cli import main
     from curate.context import RunContext
-    from curate.predict import Predictor, _pipeline
     from curate.recipe import parse_recipe
+    from curate.validate.predict import Predictor, _pipeline
 
     corpus = tmp_path / "docs.jsonl"
     with corpus.open("w") as fh:

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from curate.errors import RecipeError
-from curate.recipe import apportion, load_recipe, parse_recipe, recipes_dir
+from curate.recipe import load_recipe, parse_recipe, recipes_dir
+from curate.steps.select import apportion
 
 BASE = {"name": "t", "seq_len": 16, "n_samples": 4,
         "components": [{"source": {"type": "bundled", "name": "wikipedia"}}]}

@@ -342,8 +342,8 @@ def test_rebuilt_sets_are_shared_across_validations_and_stored_per_seed(tmp_path
     from curate.build import build_recipe
     from curate.context import RunContext
     from curate.models import ModelInfo, load_model
-    from curate.predict import read_store
     from curate.recipe import load_recipe
+    from curate.validate.predict import read_store
 
     monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
     model, tok, _ = load_model(str(tiny_model_dir))
@@ -412,7 +412,7 @@ def test_nm_draws_record_sparsity_and_group_counts(env, pattern):
 
 def test_store_receives_the_rows_of_every_validation(env):
     """``store``: the tidy rows land in curate predict's results store, once per (set, seed, metric)."""
-    from curate.predict import read_store
+    from curate.validate.predict import read_store
 
     t = run(env, store=env["tmp"] / "store")
     rows, feats = read_store(env["tmp"] / "store")

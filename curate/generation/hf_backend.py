@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from curate.generation import SamplingConfig
+from curate.generation.base import SamplingConfig
 
 _M32 = 0xFFFFFFFF
 

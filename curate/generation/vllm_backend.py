@@ -7,7 +7,7 @@ Same contract as the transformers backend: prompts are token ids, each continued
 from __future__ import annotations
 
 from curate.errors import CurateError, requires
-from curate.generation import SamplingConfig
+from curate.generation.base import SamplingConfig
 
 
 class VLLMBackend:

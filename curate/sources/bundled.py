@@ -31,7 +31,9 @@ from functools import cache
 from pathlib import Path
 
 from curate.errors import MissingDependencyError
-from curate.sources.base import Source
+from curate.records import Sample
+from curate.registry import Registry
+from curate.sources.base import Source, Split
 
 
 def package_dir(module: str, pip_name: str) -> Path:
@@ -194,9 +196,49 @@ class Chat(BundledSource):
                 yield doc_id, doc_id, text
 
 
+# --------------------------------------------------------------------------- the registry
+
+SOURCES = Registry("bundled source")
+SOURCES.register("wikipedia", "curate.sources.bundled:Wikipedia")
+SOURCES.register("shakespeare", "curate.sources.bundled:Shakespeare")
+SOURCES.register("python-stdlib", "curate.sources.bundled:PythonStdlib")
+SOURCES.register("champ-math", "curate.sources.bundled:ChampMath")
+SOURCES.register("chat", "curate.sources.bundled:Chat")
+
+# Domain of each bundled source (its class's ``domain``), the capability dimension (Xu et al.
+# 2026) it speaks to; in registration order.
+SOURCE_DOMAINS: dict[str, str] = {name: SOURCES.get(name).domain for name in SOURCES.names(sort=False)}
+BUNDLED = tuple(SOURCE_DOMAINS)
+
+
 @cache
 def cached_documents(name: str) -> tuple[tuple[str, str, str], ...]:
     """Bundled sources are small (<= 12 M chars): parse once per process."""
-    from curate.sources import SOURCES
-
     return tuple(SOURCES.get(name)().documents())
+
+
+class _Cached(Source):
+    """A bundled source whose parsed documents are cached for the process."""
+
+    def __init__(self, inner: type[Source]):
+        self.inner = inner
+        self.name = inner.name  # type: ignore[misc]
+        self.domain = inner.domain  # type: ignore[misc]
+        self.license = inner.license  # type: ignore[misc]
+        self.hub_id = inner.hub_id  # type: ignore[misc]
+        self.description = inner.description  # type: ignore[misc]
+
+    def provenance(self):
+        return self.inner().provenance()
+
+    def documents(self):
+        return iter(cached_documents(self.name))
+
+
+def get_source(name: str) -> Source:
+    return _Cached(SOURCES.get(name))
+
+
+def iter_source(name: str, split: Split = "calibration") -> Iterator[Sample]:
+    """Documents of a bundled source in one split (``calibration``, ``heldout`` or ``all``)."""
+    return get_source(name).iter(split)

@@ -26,13 +26,13 @@ class BundledSourceSpec(SourceSpec):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from curate.sources import SOURCES
+        from curate.sources.bundled import SOURCES
 
         return SOURCES.check_name(v)
 
 
 def bundled_source(spec: BundledSourceSpec, seed: int = 0) -> Source:
-    from curate.sources import get_source
+    from curate.sources.bundled import get_source
 
     return get_source(spec.name)
 

@@ -1,5 +1,8 @@
 """Pipeline steps: sources -> samplers/generators -> filters -> scorers -> selectors/mixers -> writer.
 
+    from curate.steps import STEPS
+    STEPS.names()                                # every recipe step type
+
 :data:`STEPS` maps each recipe ``type`` to its step class and the spec of its block; the
 recipe's union of step blocks is built from it. A new step is one file (a :class:`StepSpec`
 subclass with ``type: Literal["<name>"]`` and a :class:`Step` subclass) plus one line here, or an

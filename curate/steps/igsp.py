@@ -42,6 +42,7 @@ from pydantic import Field
 
 from curate.records import Sample
 from curate.steps.base import Step, StepSpec
+from curate.steps.select import apportion
 
 
 class Aggregation:
@@ -108,9 +109,6 @@ def strata_of(values: Sequence[float], k: int) -> list[int]:
 
 def cell_quotas(cells: Sequence[tuple[Hashable, int]], n: int, k: int) -> dict[tuple[Hashable, int], int]:
     """Slots per (group, stratum): equal over groups, then over strata; capped by availability."""
-    # The recipe's component apportionment; imported here because the recipe imports this step.
-    from curate.recipe import apportion
-
     avail = Counter(cells)
     groups = sorted({g for g, _ in cells}, key=str)
     if n > len(cells):

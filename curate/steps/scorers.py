@@ -1,7 +1,7 @@
 """Scorer steps: each attaches per-sample scores and puts set-level summaries in ``stats.extra``.
 
     from curate.context import RunContext
-    from curate.scoring import build_scorer
+    from curate.steps.score import build_scorer
     step = build_scorer("min_k_pp", k=0.5, keep="highest", fraction=0.5)  # Ji et al. "detection"
     kept = step(samples, RunContext())       # sample.scores["min_k_pp"] set on every sample
     step.stats.extra["summary"]["min_k_pp"]  # {"mean": ..., "std": ..., ...}

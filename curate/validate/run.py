@@ -144,7 +144,7 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
                  failures=failures, draws=facts)
     write_set_extras(entries, table, cfg, log)
     if cfg.store is not None and not table.is_empty():
-        from curate.predict import append_results
+        from curate.validate.predict import append_results
 
         stored: dict[str, Any] = {e.label: e.cs for e in entries}
         # rebuilt draws: the features of each seed's set, which is what the rows' fingerprints name

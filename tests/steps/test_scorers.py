@@ -10,7 +10,8 @@ import torch
 from curate.context import RunContext
 from curate.errors import CurateError
 from curate.records import Sample
-from curate.scoring import SCORERS, build_scorer, compute_model_scores
+from curate.scoring import compute_model_scores
+from curate.steps.score import SCORERS, build_scorer
 
 
 class CharTokenizer:

@@ -1,6 +1,6 @@
 """Score sets and sources side by side: per-sample parquet, JSON + markdown summary, plots.
 
-    from curate.scoring.compare import ScoreConfig, score_inputs, write_report
+    from curate.score import ScoreConfig, score_inputs, write_report
     cfg = ScoreConfig(scores=("ppl", "min_k_pp", "ngram_aggregation", "diversity"), n=32, seq_len=256)
     scored = score_inputs(["wikipedia", "out/default/v1.0.0"], cfg)
     write_report(scored, "runs/scores", cfg)     # scores.parquet, summary.json/.md, plots/*.png
@@ -140,7 +140,7 @@ def _needs_model(cfg: ScoreConfig) -> bool:
 
 def make_scorers(cfg: ScoreConfig) -> list:
     """One ModelScores step for every model score (one forward pass), then the others."""
-    from curate.scoring import build_scorer
+    from curate.steps.score import build_scorer
 
     names = cfg.normalized_scores()
     model_keys = [s for s in names if s in MODEL_KEYS]
