@@ -1,6 +1,12 @@
 """Where curate writes files: atomically, with the mode a plain ``open()`` gives, under one cache folder.
 
     atomic_json(Path("runs/val/dense.json"), {"rows": []})   # old file or new one, never half
+    atomic_write(Path("out/default/v1.0.0/README.md"), text)  # str or bytes
+    atomic_bytes(path, lambda tmp: torch.save(obj, tmp))      # a writer that wants a file name
+
+The one way curate replaces a file in place: every cache, card, extra and store file goes
+through :func:`atomic_bytes` (a set version folder is published by :mod:`curate.sets.write`,
+which renames a whole folder instead).
     cache_dir() / "validate"                                  # $CURATE_CACHE or ~/.cache/curate
 """
 
@@ -38,24 +44,27 @@ def short_hash(obj: Any, n: int = 16) -> str:
 
 def atomic_bytes(path: Path, write: Callable[[str], None]) -> None:
     """Write via a temp file in the same folder + ``os.replace``: a killed run leaves either the
-    old file or the new one, never half of one."""
+    old file or the new one, never half of one. ``write(tmp)`` fills the temp file by name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, file_mode())  # mkstemp makes 0600; extras are as readable as their set
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; cards and extras are as readable as their set
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_json(path: Path, obj: Any) -> None:
-    def w(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(obj, indent=2, default=str))
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """:func:`atomic_bytes` for content already in memory (``str`` is written as UTF-8)."""
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    atomic_bytes(path, lambda tmp: Path(tmp).write_bytes(blob))
 
-    atomic_bytes(path, w)
+
+def atomic_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, default=str))
 
 
 def slug(s: str) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
+from curate.markdown import md_table
 from curate.records import Sample
 
 MODEL_KEYS = ("ppl", "min_k", "min_k_pp", "entropy")
@@ -239,7 +240,7 @@ def markdown_table(scored_sets: list[ScoredSet]) -> str:
         if any(key in (s.set_level.get(group) or {}) for s in scored_sets):
             set_cols.append((group, key, label))
     head = ["set", "n"] + [f"{c} (mean ± std)" for c in cols] + [c[2] for c in set_cols]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for s in scored_sets:
         cells = [s.name, str(len(s.samples))]
         for c in cols:
@@ -247,8 +248,8 @@ def markdown_table(scored_sets: list[ScoredSet]) -> str:
             cells.append(f"{_fmt(st['mean'])} ± {_fmt(st['std'])}" if st else "–")
         for group, key, _ in set_cols:
             cells.append(_fmt((s.set_level.get(group) or {}).get(key, math.nan)))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return md_table(head, rows, cell=str)
 
 
 def summary_markdown(scored_sets: list[ScoredSet], cfg: ScoreConfig) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -82,7 +81,7 @@ class Evaluator:
         if self._windows is None:
             import torch
 
-            from curate.files import cache_dir
+            from curate.files import atomic_bytes, cache_dir
             from curate.models import tokenizer_fingerprint
 
             c = self.config
@@ -97,11 +96,9 @@ class Evaluator:
             else:
                 self._windows = build_all_windows(texts, self.tokenizer, c.ppl_seq_len, c.ppl_windows,
                                                   decontaminate=c.decontaminate, progress=self.progress)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                torch.save({"ids": {w.name: w.input_ids for w in self._windows},
-                            "docs": {w.name: w.doc_ids for w in self._windows}}, tmp)
-                os.replace(tmp, path)
+                saved = {"ids": {w.name: w.input_ids for w in self._windows},
+                         "docs": {w.name: w.doc_ids for w in self._windows}}
+                atomic_bytes(path, lambda tmp: torch.save(saved, tmp))
         return self._windows
 
     def evaluate(self, model) -> list[MetricRow]:

@@ -17,14 +17,13 @@ dicts; whatever they hold is rendered as markdown tables (:func:`json_to_markdow
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
+from curate.files import atomic_write
+from curate.markdown import fmt, md_table
 
 # Templates live beside the package, at the repo root: curate/sets/card.py -> ../../datasets_cards.
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "datasets_cards"
@@ -151,38 +150,6 @@ def provenance_line(source: Mapping[str, Any]) -> str | None:
 
 
 # --------------------------------------------------------------------------- markdown helpers
-
-
-def fmt(value: Any) -> str:
-    """One table cell: compact numbers, flattened lists, no pipes or newlines."""
-    if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            text = str(value)
-        elif value == 0 or 1e-3 <= abs(value) < 1e6:
-            text = f"{value:.4g}"
-        else:
-            text = f"{value:.3e}"
-    elif value is None:
-        text = ""
-    elif isinstance(value, list | tuple):
-        items = [fmt(v) for v in value[:8]]
-        text = ", ".join(items) + (f", ... ({len(value)} items)" if len(value) > 8 else "")
-    elif isinstance(value, Mapping):
-        text = ", ".join(f"{k}={fmt(v)}" for k, v in value.items())
-    else:
-        text = str(value)
-    return " ".join(text.replace("|", "\\|").split())
-
-
-def md_table(headers: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(fmt(h) for h in headers) + " |",
-             "| " + " | ".join("---" for _ in headers) + " |"]
-    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _scalar(v: Any) -> bool:
@@ -375,20 +342,6 @@ def read_extras(version_dir: str | Path) -> dict[str, dict]:
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        from curate.files import file_mode
-
-        os.chmod(tmp, file_mode())  # mkstemp makes 0600; a card is as readable as its set
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def rerender_card(version_dir: str | Path, *, repo_id: str | None = None) -> Path:
     """Re-read ``manifest.json`` + ``extras/*.json`` and atomically rewrite ``README.md``."""
     version_dir = Path(version_dir)
@@ -397,5 +350,5 @@ def rerender_card(version_dir: str | Path, *, repo_id: str | None = None) -> Pat
         raise CurateError(f"{version_dir} has no manifest.json", hint="pass a set version folder such as out/default/v1.0.0")
     text = render_card(json.loads(mf.read_text()), read_extras(version_dir), repo_id=repo_id)
     out = version_dir / "README.md"
-    _atomic_write(out, text)
+    atomic_write(out, text)
     return out

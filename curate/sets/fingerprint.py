@@ -135,10 +135,9 @@ def _remember(real: str, key: Any, fp: str) -> None:
     _memo[real] = (key, fp)
     path = _cache_file(real)
     try:  # a cache that cannot be written only costs a rehash next time
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"path": real, "key": key, "fingerprint": fp}))
-        os.replace(tmp, path)
+        from curate.files import atomic_write
+
+        atomic_write(path, json.dumps({"path": real, "key": key, "fingerprint": fp}))
     except OSError:
         pass
 

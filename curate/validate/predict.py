@@ -38,13 +38,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
+from curate.files import atomic_write
 
 FEATURE_VERSION = 1
 ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
@@ -120,13 +120,6 @@ def features_of_set(cs, *, model=None, tokenizer=None, domains=None) -> dict[str
 # -------------------------------------------------------------------------------- store
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def append_results(table, store: str | Path | None = None, *, sets: dict[str, Any] | None = None,
                    model=None, tokenizer=None) -> Path:
     """Add a validation's tidy rows to the store (idempotent) and the features of ``sets``
@@ -153,7 +146,7 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
     if not path.exists():
         out = io.BytesIO()
         table.write_parquet(out)
-        _atomic_write(path, out.getvalue())
+        atomic_write(path, out.getvalue())
     table_fps = set(table["fingerprint"].to_list())
     fps_of = {label: fps for label, fps in table.group_by("set").agg(pl.col("fingerprint").unique()).iter_rows()}
     for label, cs in (sets or {}).items():
@@ -173,7 +166,7 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
         if fpath.exists():
             continue
         feats = features_of_set(cs, model=model, tokenizer=tokenizer)
-        _atomic_write(fpath, json.dumps({"fingerprint": fp, "set": label, "feature_version": FEATURE_VERSION,
+        atomic_write(fpath, json.dumps({"fingerprint": fp, "set": label, "feature_version": FEATURE_VERSION,
                                          "features": feats}, indent=1).encode())
     return path
 

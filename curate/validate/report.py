@@ -29,6 +29,7 @@ from curate.evaluate.dimensions import (
     summarize,
     task_items,
 )
+from curate.markdown import md_table
 
 REPORT = "report.md"
 RETENTION_PNG = "retention.png"
@@ -41,10 +42,8 @@ def _pm(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _md_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
+    return md_table(headers, rows, cell=str)  # the cells are formatted here already
 
 
 def metric_summary(table):
