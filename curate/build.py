@@ -64,6 +64,21 @@ def _sub_seed(seed: int, label: str) -> int:
     return int(hashlib.sha256(f"{seed}:{label}".encode()).hexdigest()[:8], 16)
 
 
+def trim_to_count(samples: list[Sample], count: int, stats: list[StepStats], *, label: str, reason: str,
+                  short: str, hint: str) -> list[Sample]:
+    """Exactly ``count`` samples: too few is an error (``short`` with ``{n}`` = how many there
+    were), extra ones are cut from the end and counted as a ``trim:<label>`` step dropping them
+    for ``reason``."""
+    if len(samples) < count:
+        raise SourceError(short.format(n=len(samples)), hint=hint)
+    if len(samples) > count:
+        trim = StepStats(f"trim:{label}", "trim", seen=len(samples), kept=count)
+        trim.drop(reason, len(samples) - count)
+        stats.append(trim)
+        samples = samples[:count]
+    return samples
+
+
 def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ctx: RunContext,
                   stats: list[StepStats]) -> tuple[list[Sample], dict[str, Any]]:
     label = comp.label
@@ -88,14 +103,9 @@ def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ct
     if comp.name:  # an explicit component name labels its rows (two components may share a source)
         for smp in samples:
             smp.source = comp.name
-    if len(samples) < count:
-        raise SourceError(f"component '{label}' produced {len(samples)} samples, {count} needed",
-                          hint="raise 'oversample' of its sample/generate step or loosen its filters")
-    if len(samples) > count:
-        trim = StepStats(f"trim:{label}", "trim", seen=len(samples), kept=count)
-        trim.drop("beyond_component_count", len(samples) - count)
-        stats.append(trim)
-        samples = samples[:count]
+    samples = trim_to_count(samples, count, stats, label=label, reason="beyond_component_count",
+                            short=f"component '{label}' produced {{n}} samples, {count} needed",
+                            hint="raise 'oversample' of its sample/generate step or loosen its filters")
     info = {**source.card_info(), "component": label, "count": count, "weight": comp.weight,
             "self_generated": comp.self_generated}
     return samples, info
@@ -156,14 +166,9 @@ def build_recipe(recipe: Recipe, out_dir: str | Path = "out", *, seed: int | Non
                          source_name="set")
         samples = step(samples, ctx)
         stats.append(step.stats)
-    if len(samples) < recipe.n_samples:
-        raise SourceError(f"the recipe produced {len(samples)} samples, n_samples={recipe.n_samples} needed",
-                          hint="raise pool_size or oversample")
-    if len(samples) > recipe.n_samples:
-        trim = StepStats("trim:set", "trim", seen=len(samples), kept=recipe.n_samples)
-        trim.drop("beyond_n_samples", len(samples) - recipe.n_samples)
-        stats.append(trim)
-        samples = samples[: recipe.n_samples]
+    samples = trim_to_count(samples, recipe.n_samples, stats, label="set", reason="beyond_n_samples",
+                            short=f"the recipe produced {{n}} samples, n_samples={recipe.n_samples} needed",
+                            hint="raise pool_size or oversample")
     bad = [s.doc_id for s in samples if len(s.input_ids or []) != recipe.seq_len]
     if bad:  # a bug, not a user error: every producer must emit exactly L tokens
         raise RuntimeError(f"{len(bad)} samples do not have seq_len={recipe.seq_len} tokens, e.g. {bad[0]}")

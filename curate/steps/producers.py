@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -192,16 +193,26 @@ class GenerateStep(Producer):
         cfg = self._sampling()
         prompts = [p for _, p in pairs]
         cont = self._generate(prompts, cfg, ctx)
+        return self._samples(pairs, cont, cfg, tok, tag="gen", chat=False,
+                             meta=lambda doc, prompt: {"prefix_len": len(prompt) if doc is not None else 0,
+                                                       "backend": spec.backend})
+
+    def _samples(self, pairs: list[tuple[Sample | None, list[int]]], cont: list[list[int]], cfg, tok, *, tag: str,
+                 chat: bool, meta: Callable[[Sample | None, list[int]], dict[str, Any]]) -> list[Sample]:
+        """One sample per (document, prompt) and its continuation: prompt + generation, exactly
+        seq_len tokens; ``doc_id`` ``<doc>#<tag><i>``; the sampling parameters in every ``meta``
+        (and once in the step's stats); with ``chat`` an assistant mask over the generated part."""
+        sampling = {k: (str(v) if isinstance(v, list) else v) for k, v in cfg.to_dict().items() if v is not None}
         out = []
         for i, ((doc, prompt), gen) in enumerate(zip(pairs, cont, strict=True)):
             ids = list(prompt) + list(gen)  # exactly seq_len tokens
             out.append(Sample(
                 text=tok.decode(ids, skip_special_tokens=False),
                 source=f"self-gen:{self.source_name}",
-                doc_id=f"{doc.doc_id if doc else 'start'}#gen{i}",
+                doc_id=f"{doc.doc_id if doc else 'start'}#{tag}{i}",
                 input_ids=ids,
-                meta={"prefix_len": len(prompt) if doc is not None else 0, "backend": spec.backend,
-                      **{k2: (str(v) if isinstance(v, list) else v) for k2, v in cfg.to_dict().items() if v is not None}},
+                assistant_mask=[0] * len(prompt) + [1] * len(gen) if chat else None,
+                meta={**meta(doc, prompt), **sampling},
             ))
         self.stats.extra["sampling"] = cfg.to_dict()
         return out
@@ -265,17 +276,6 @@ class GenerateStep(Producer):
                               f"{self.n_out} are needed", hint="use another question kind or a larger source")
         cfg = self._sampling()
         cont = self._generate([p for _, p in pairs], cfg, ctx)
-        out = []
-        for i, ((doc, prompt), gen) in enumerate(zip(pairs, cont, strict=True)):
-            ids = list(prompt) + list(gen)  # exactly seq_len tokens
-            out.append(Sample(
-                text=tok.decode(ids, skip_special_tokens=False),
-                source=f"self-gen:{self.source_name}",
-                doc_id=f"{doc.doc_id}#chat{i}",
-                input_ids=ids,
-                assistant_mask=[0] * len(prompt) + [1] * len(gen),
-                meta={"prompt_len": len(prompt), "chat": True, "question": spec.question, "backend": spec.backend,
-                      **{k2: (str(v) if isinstance(v, list) else v) for k2, v in cfg.to_dict().items() if v is not None}},
-            ))
-        self.stats.extra["sampling"] = cfg.to_dict()
-        return out
+        return self._samples(pairs, cont, cfg, tok, tag="chat", chat=True,
+                             meta=lambda doc, prompt: {"prompt_len": len(prompt), "chat": True,
+                                                       "question": spec.question, "backend": spec.backend})
