@@ -23,8 +23,7 @@ from curate.evaluate.texts import DEFAULT_TEXTS, EvalWindows, build_all_windows,
 from curate.tasks import ACCURACY_TASKS
 
 # Bump when a change in this package changes evaluation numbers (invalidates dense caches).
-# 2: decontamination 13-grams over scoring.functional.words (pydoc-topics loses more documents).
-EVAL_VERSION = 2
+EVAL_VERSION = 1
 
 
 class EvalConfig(BaseModel):

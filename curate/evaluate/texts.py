@@ -307,15 +307,9 @@ def build_all_windows(texts: list[EvalText], tokenizer, seq_len: int, n_windows:
 
 
 def shingles(text: str, n: int = 13) -> set[int]:
-    """Hashes of the word ``n``-grams of ``text`` (13-grams: the GPT-3 decontamination unit).
-
-    Words are :func:`curate.scoring.functional.words` (lower-cased ``\\w+``), the unit of every
-    n-gram statistic in curate: a copy that differs only in case, punctuation or spacing (code
-    re-indented, a docstring quoted) still counts as shared text."""
-    from curate.scoring.functional import words as split_words  # here: that module imports torch
-
-    w = split_words(text)
-    return {hash(" ".join(w[i:i + n])) for i in range(max(0, len(w) - n + 1))}
+    """Hashes of the word ``n``-grams of ``text`` (13-grams: the GPT-3 decontamination unit)."""
+    words = text.split()
+    return {hash(" ".join(words[i:i + n])) for i in range(max(0, len(words) - n + 1))}
 
 
 def overlap(texts_a: Iterable[str], texts_b: Iterable[str], n: int = 13) -> int:
