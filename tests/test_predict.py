@@ -15,7 +15,7 @@ from curate.predict import (
     set_features,
 )
 from curate.validate import TABLE_COLUMNS
-from curate.validate.report import MOE_COLUMNS
+from curate.validate.results import MOE_COLUMNS
 
 RECIPES = [f"r{i}" for i in range(8)]
 
