@@ -18,7 +18,7 @@ from pathlib import Path
 from curate.errors import CurateError
 from curate.prune import check_out_dir, check_vocabulary
 from prune_backend.quant.config import QuantConfig
-from prune_backend.quant.report import QuantReport
+from prune_backend.report import QuantReport
 
 
 def quantize_with_set(model_name: str, calibration: str | Path | None, cfg: QuantConfig, *, out_dir: str | Path,

@@ -50,7 +50,33 @@ def pattern_sparsity(n: int, m: int) -> float:
     return 1.0 - n / m
 
 
-class PruneConfig(BaseModel):
+class MoECalibration(BaseModel):
+    """How the experts of a mixture-of-experts layer get their statistics (pruning and quantization).
+
+    ``routed``: each expert's statistics (input norms, X^T X) count the tokens its router sent to
+    it; ``all``: every calibration token (statistics only, the layer's output stays routed;
+    llm-compressor's ``moe_calibrate_all_experts``). An expert whose statistics count fewer than
+    ``min_expert_tokens`` tokens falls back to ``all-tokens`` statistics, or to ``magnitude``
+    (pruning by |W|; for quantization round-to-nearest). Each expert's tokens and fallback are
+    in the report. Dense models ignore these fields.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    moe_calibration: Literal["routed", "all"] = Field(
+        "routed", description="MoE: expert statistics from the tokens routed to each expert, or from all tokens")
+    min_expert_tokens: int = Field(1, ge=1, description="MoE: an expert whose statistics count fewer tokens "
+                                                        "takes the expert fallback")
+    expert_fallback: Literal["all-tokens", "magnitude"] = Field(
+        "all-tokens", description="MoE: statistics of all tokens, or magnitude (quantization: round-to-nearest), "
+                                  "for an expert under min-expert-tokens")
+
+    def moe_options(self) -> dict[str, Any]:
+        return {"moe_calibration": self.moe_calibration, "min_expert_tokens": self.min_expert_tokens,
+                "expert_fallback": self.expert_fallback}
+
+
+class PruneConfig(MoECalibration):
     """Configuration of one pruning run (see the module docstring); one field per command-line knob.
 
     ``owl_m`` / ``owl_lambda`` are OWL's outlier threshold M and its layer-ratio spread lambda

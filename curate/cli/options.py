@@ -102,6 +102,20 @@ def quant_grid_options(command: Callable) -> Callable:
     return command
 
 
+def moe_options(command: Callable) -> Callable:
+    """The MoE calibration knobs of ``curate quantize`` (``curate prune`` / ``validate`` have them as
+    PruneConfig fields): ``moe_calibration``, ``min_expert_tokens``, ``expert_fallback``, with the
+    defaults and help of :class:`prune_backend.config.MoECalibration`."""
+    from prune_backend.config import MoECalibration
+
+    for name, f in reversed(list(MoECalibration.model_fields.items())):
+        typ, _ = _click_type(f.annotation)
+        desc = (f.description or "").rstrip(".")
+        command = click.option("--" + name.replace("_", "-"), name, type=typ, default=f.default, show_default=True,
+                               help=desc[:1].upper() + desc[1:] + ".")(command)
+    return command
+
+
 def draw_options(command: Callable) -> Callable:
     """How ``curate prune`` and ``curate quantize`` take their calibration tokens from a set
     (:meth:`curate.sets.read.CalibrationSet.draw`): ``nsamples``, ``seed``, ``retokenize``, ``seq_len``."""

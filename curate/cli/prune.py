@@ -34,6 +34,7 @@ def prune(model_name, calibration, prune_kw, nsamples, seed, retokenize, seq_len
       curate prune --calibration out/default/v1.0.0 --method wanda --sparsity 0.5 --out runs/wanda50
       curate prune --calibration out/default --method sparsegpt --pattern 2:4 --out runs/sgpt24
       curate prune --calibration out/default --method wanda --owl --dsnot --sparsity 0.7 --out runs/owl70
+      curate prune --model runs/moe --calibration out/default --moe-calibration all --out runs/moe-wanda
     """
     cfg = prune_config(prune_kw, device=device, batch_size=batch_size)  # before anything loads
 
@@ -45,5 +46,8 @@ def prune(model_name, calibration, prune_kw, nsamples, seed, retokenize, seq_len
     report = prune_with_set(model_name, calibration, cfg, out_dir=out_dir, nsamples=nsamples, seed=seed,
                             retokenize=retokenize, seq_len=seq_len, dtype=dtype, progress=not quiet)
     click.echo(f"{cfg.method} {cfg.pattern}{' +owl' if cfg.owl else ''}{' +dsnot' if cfg.dsnot else ''}: "
-               f"{report.total_sparsity:.4f} zeros over {len(report.layers)} linears, "
+               f"{report.total_sparsity:.4f} zeros over {len(report.layers)} matrices "
+               f"({report.decoder_sparsity:.4f} over every decoder weight, routers included)"
+               + (f", {len(report.experts)} experts ({sum(1 for x in report.experts if x['fallback'])} under "
+                  f"--min-expert-tokens: {cfg.expert_fallback})" if report.experts else "") + ", "
                f"{report.nsamples}x{report.seqlen} tokens, {report.seconds:.1f} s -> {out_dir}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.options import draw_options, quant_grid_options
+from curate.cli.options import draw_options, moe_options, quant_grid_options
 
 
 @click.command()
@@ -19,6 +19,7 @@ from curate.cli.options import draw_options, quant_grid_options
 @quant_grid_options
 @click.option("--percdamp", type=float, default=0.01, show_default=True, help="GPTQ dampening.")
 @click.option("--blocksize", type=int, default=128, show_default=True, help="GPTQ columns per lazy block update.")
+@moe_options
 @draw_options
 @click.option("--device", default=None, help="Compute device (default: cuda if available, else cpu).")
 @click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
@@ -26,8 +27,8 @@ from curate.cli.options import draw_options, quant_grid_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="New folder for the model.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def quantize(model_name, calibration, method, bits, group_size, sym, act_order, static_groups, percdamp, blocksize,
-             nsamples, seed, retokenize, seq_len, device, dtype, batch_size, out_dir, quiet):
-    """Quantize MODEL's decoder linears (fake-quantized: stored dequantized in the model's dtype); save
+             moe_calibration, min_expert_tokens, expert_fallback, nsamples, seed, retokenize, seq_len, device, dtype, batch_size, out_dir, quiet):
+    """Quantize MODEL's decoder linears and experts (fake-quantized: stored dequantized in the model's dtype); save
     safetensors + quant_report.json/.parquet + quant_config.json. The folder reloads with from_pretrained.
 
     \b
@@ -35,6 +36,7 @@ def quantize(model_name, calibration, method, bits, group_size, sym, act_order, 
       curate quantize --calibration out/default/v1.0.0 --method gptq --bits 4 --group-size 128 --out runs/gptq-w4
       curate quantize --calibration out/default --bits 3 --act-order --static-groups --asym --out runs/gptq-w3
       curate quantize --method rtn --bits 4 --group-size 128 --out runs/rtn-w4
+      curate quantize --model runs/moe --calibration out/default --min-expert-tokens 64 --expert-fallback magnitude --out runs/moe-w4
     """
     from curate.models import weights_bytes
     from curate.quantize import quantize_with_set
@@ -44,12 +46,16 @@ def quantize(model_name, calibration, method, bits, group_size, sym, act_order, 
     # PruneError (the base of CurateError) is one line through curate's error handler.
     cfg = QuantConfig(method=method, bits=bits, group_size=group_size, sym=sym, act_order=act_order,
                       static_groups=static_groups, percdamp=percdamp, blocksize=blocksize, device=device,
-                      batch_size=batch_size)  # before anything loads
+                      batch_size=batch_size, moe_calibration=moe_calibration, min_expert_tokens=min_expert_tokens,
+                      expert_fallback=expert_fallback)  # before anything loads
     check_writable(out_dir, need_bytes=weights_bytes(model_name))
     report = quantize_with_set(model_name, calibration, cfg, out_dir=out_dir, nsamples=nsamples, seed=seed,
                                retokenize=retokenize, seq_len=seq_len, dtype=dtype, progress=not quiet)
     errs = [r["output_rel_error"] for r in report.layers if r["output_rel_error"] is not None]
     err = f", mean output error {sum(errs) / len(errs):.4f}" if errs else ""
     tokens = f", {report.nsamples}x{report.seqlen} tokens" if report.nsamples else ""
-    click.echo(f"{cfg.label}: {len(report.layers)} linears, at most {report.max_levels} values per group{err}"
+    fell = sum(1 for x in report.experts if x["fallback"])
+    moe = (f", {len(report.experts)} experts ({fell} under --min-expert-tokens: {cfg.expert_fallback})"
+           if report.experts else "")
+    click.echo(f"{cfg.label}: {len(report.layers)} matrices{moe}, at most {report.max_levels} values per group{err}"
                f"{tokens}, {report.seconds:.1f} s -> {out_dir}")

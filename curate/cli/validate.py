@@ -72,7 +72,8 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
 
         qcfg = QuantConfig(method=quantize, bits=bits, group_size=group_size, sym=sym, act_order=act_order,
                            static_groups=static_groups, device=device, batch_size=batch_size,
-                           **{k: prune_kw[k] for k in ("percdamp", "blocksize") if k in prune_kw})
+                           **{k: prune_kw[k] for k in ("percdamp", "blocksize", "moe_calibration", "min_expert_tokens",
+                                                        "expert_fallback") if k in prune_kw})
 
     from pydantic import ValidationError
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.evaluate.evaluator import EvalConfig
-from prune_backend.config import PruneConfig
+from prune_backend.config import MoECalibration, PruneConfig
 from prune_backend.quant.config import QuantConfig
 
 
@@ -53,6 +53,10 @@ class ValidateConfig(BaseModel):
         knobs = self.compression.model_dump(mode="json", exclude={"device", "batch_size"})
         if knobs.get("mask") == "none":
             del knobs["mask"]  # unmasked draws keep the keys they had before the field existed
+        moe_defaults = {k: f.default for k, f in MoECalibration.model_fields.items()}
+        for k, default in moe_defaults.items():  # likewise the MoE options at their defaults
+            if knobs.get(k) == default:
+                del knobs[k]
         return knobs if self.quant is None else {"quantize": knobs}  # pruning keys as before: draws resume
 
     @property

@@ -132,9 +132,10 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
 
     import polars as pl
 
-    from curate.validate.results import TABLE_COLUMNS
+    from curate.validate.results import TABLE_COLUMNS, with_moe_columns
 
     store = Path(store) if store is not None else default_store()
+    table = with_moe_columns(table)  # a table written before the MoE columns: null there
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise CurateError(f"results table lacks column(s) {', '.join(missing)}",
@@ -175,14 +176,16 @@ def read_store(store: str | Path | None = None):
     """(rows, features): every stored tidy row (deduplicated), and {fingerprint: features}."""
     import polars as pl
 
-    from curate.validate.results import TABLE_COLUMNS
+    from curate.validate.results import TABLE_COLUMNS, with_moe_columns
 
     store = Path(store) if store is not None else default_store()
     files = sorted((store / "rows").glob("*.parquet"))
     if not files:
         raise CurateError(f"the results store {store} has no validation rows",
                           hint="validate some sets, then: curate predict add <validate-out> --sets <set folders>")
-    rows = pl.concat([pl.read_parquet(f).select(TABLE_COLUMNS) for f in files]).unique(maintain_order=True)
+    # rows stored before the MoE columns existed get them as nulls
+    rows = pl.concat([with_moe_columns(pl.read_parquet(f)).select(TABLE_COLUMNS) for f in files]).unique(
+        maintain_order=True)
     feats = {}
     for f in sorted((store / "features").glob("*.json")):
         d = json.loads(f.read_text())

@@ -4,7 +4,8 @@
     write_set_extras(entries, table, cfg, log)   # <set>/extras/validation.json + re-rendered card
 
 Table columns (:data:`TABLE_COLUMNS`): set, fingerprint, seed, method, sparsity, pattern,
-metric, dimension, value, dense_value, retention.
+moe_calibration, min_expert_tokens, expert_fallback (how experts got their statistics; null in
+tables written before they existed), metric, dimension, value, dense_value, retention.
 """
 
 from __future__ import annotations
@@ -18,28 +19,35 @@ from curate.evaluate.evaluator import MetricRow
 from curate.files import atomic_json
 from curate.validate.config import ValidateConfig
 
-TABLE_COLUMNS = ["set", "fingerprint", "seed", "method", "sparsity", "pattern", "metric", "dimension",
-                 "value", "dense_value", "retention"]
+TABLE_COLUMNS = ["set", "fingerprint", "seed", "method", "sparsity", "pattern", "moe_calibration",
+                 "min_expert_tokens", "expert_fallback", "metric", "dimension", "value", "dense_value", "retention"]
+#: the MoE calibration options of the compression, per row (prune_backend.config.MoECalibration)
+MOE_COLUMNS = {"moe_calibration": "String", "min_expert_tokens": "Int64", "expert_fallback": "String"}
+
+
+def with_moe_columns(frame):
+    """``frame`` with the MoE columns, null where a table from before they existed lacks them."""
+    import polars as pl
+
+    missing = [c for c in MOE_COLUMNS if c not in frame.columns]
+    return frame.with_columns([pl.lit(None, dtype=getattr(pl, MOE_COLUMNS[c])).alias(c) for c in missing])
 
 
 def _decoder_linear_weights(model):
-    import torch
+    """Every matrix the backend prunes: linears and each expert's matrices (routers excluded)."""
+    from prune_backend.targets import decoder_matrices
 
-    from prune_backend.layers import decoder_layers
-
-    for layer in decoder_layers(model):
-        for m in layer.modules():
-            if isinstance(m, torch.nn.Linear):
-                yield m.weight
+    for _, w, kind in decoder_matrices(model):
+        if kind == "target":
+            yield w
 
 
 def measured_sparsity(model) -> float:
-    """Fraction of zeros over the decoder layers' linear weights (what the pruner touches)."""
-    zeros = total = 0
-    for w in _decoder_linear_weights(model):
-        zeros += int((w == 0).sum())
-        total += w.numel()
-    return zeros / max(total, 1)
+    """Fraction of zeros over every decoder weight matrix, experts and routers included (measured by
+    the backend's :func:`prune_backend.targets.measure_sparsity`; on a dense model its linears)."""
+    from prune_backend.targets import measure_sparsity
+
+    return measure_sparsity(model)["decoder"]
 
 
 def max_group_nonzeros(model, m: int) -> int:
@@ -56,15 +64,17 @@ def rows_frame(rows: list[MetricRow], dense: dict[str, float], *, label: str, fi
 
     from curate.evaluate.dimensions import retention
 
+    moe = cfg.compression.moe_options()
     recs = []
     for r in rows:
         d = dense.get(r.metric, float("nan"))
         recs.append({"set": label, "fingerprint": fingerprint, "seed": seed, "method": cfg.method_label,
-                     "sparsity": cfg.sparsity_label, "pattern": cfg.pattern_label, "metric": r.metric,
+                     "sparsity": cfg.sparsity_label, "pattern": cfg.pattern_label, **moe, "metric": r.metric,
                      "dimension": r.dimension, "value": r.value, "dense_value": d,
                      "retention": retention(r.value, d, higher_is_better=r.higher_is_better)})
     schema = {"set": pl.String, "fingerprint": pl.String, "seed": pl.Int64, "method": pl.String,
-              "sparsity": pl.Float64, "pattern": pl.String, "metric": pl.String, "dimension": pl.String,
+              "sparsity": pl.Float64, "pattern": pl.String,
+              **{c: getattr(pl, t) for c, t in MOE_COLUMNS.items()}, "metric": pl.String, "dimension": pl.String,
               "value": pl.Float64, "dense_value": pl.Float64, "retention": pl.Float64}
     return pl.DataFrame(recs, schema=schema)
 
@@ -92,7 +102,7 @@ def write_set_extras(entries, table, cfg: ValidateConfig, log: Callable[[str], N
                    .sort("metric"))
         payload = {
             "model": cfg.model, "method": cfg.method_label, "sparsity": cfg.sparsity_label,
-            "pattern": cfg.pattern_label,
+            "pattern": cfg.pattern_label, **cfg.compression.moe_options(),
             "seeds": int(table.filter(pl.col("set") == e.label)["seed"].n_unique()),
             "nsamples": e.nsamples, "draw": cfg.draw, "eval_key": cfg.eval.key(),
             "retention": {r["dimension"]: {"mean": round(r["mean"], 4), "std": round(r["std"], 4)}

@@ -24,6 +24,7 @@ from curate.validate.results import (
     max_group_nonzeros,
     measured_sparsity,
     rows_frame,
+    with_moe_columns,
     write_set_extras,
 )
 
@@ -87,7 +88,7 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
             stem = f"{slug(e.label)}-{e.cs.fingerprint[:8]}-n{e.nsamples}-s{seed}-{draw_key}"
             path = out / "draws" / f"{stem}.parquet"
             if path.exists():
-                frames.append(pl.read_parquet(path))
+                frames.append(with_moe_columns(pl.read_parquet(path)))  # a draw cached before the MoE columns
                 meta = path.with_suffix(".json")
                 if meta.exists():
                     facts.append(json.loads(meta.read_text()))

@@ -23,11 +23,11 @@ from prune_backend.quant.config import QuantConfig
 
 if TYPE_CHECKING:
     from prune_backend.quant.driver import quantize_model
-    from prune_backend.quant.report import QuantReport
+    from prune_backend.report import QuantReport
 
 __all__ = ["QuantConfig", "QuantReport", "quantize_model"]
 
-_LAZY = {"quantize_model": "prune_backend.quant.driver", "QuantReport": "prune_backend.quant.report"}
+_LAZY = {"quantize_model": "prune_backend.quant.driver", "QuantReport": "prune_backend.report"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from prune_backend.config import MoECalibration
 from prune_backend.errors import PruneError
 
 
-class QuantConfig(BaseModel):
+class QuantConfig(MoECalibration):
     """One weight-only quantization run; one field per command-line knob of ``curate quantize``.
 
     Field names follow GPTQModel / AutoGPTQ (``desc_act`` is ``act_order`` here, as in the GPTQ
-    paper's code). Every ``nn.Linear`` of the decoder layers is quantized; embeddings and
-    lm_head stay as they are (as in the paper and both libraries).
+    paper's code). Every ``nn.Linear`` and every expert matrix of the decoder layers is
+    quantized; embeddings, routers and lm_head stay as they are (as in the paper and both
+    libraries).
     """
 
     model_config = ConfigDict(extra="forbid")

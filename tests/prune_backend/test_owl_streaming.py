@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny_models import tiny_llama
 
+import prune_backend.driver as drv
 import prune_backend.sequential as seq
 from prune_backend import PruneConfig, prune_model
 from prune_backend.layers import decoder_layers
@@ -28,9 +29,9 @@ def _ref_owl_layer_sparsities(layers, batches, cfg, device, progress, hessian=Fa
     ratios = []
     for i in range(len(layers)):
         layer = layers[i]
-        col = seq._StatsCollector(seq._linears(layer), hessian=False, stop_early=False)
+        col = drv.StatsCollector(seq._linears(layer), hessian=False, stop_early=False)
         try:
-            outs = [col.run(layer, seq.Batch(h, b.kwargs), i) for h, b in zip(hidden, batches, strict=True)]
+            outs = [col.run(layer, drv.Batch(h, b.kwargs), i) for h, b in zip(hidden, batches, strict=True)]
         finally:
             col.remove()
         scores = [wanda_score(m.weight, col.stats_for(n).sq_norm) for n, m in col.linears.items()]

@@ -10,8 +10,10 @@ import torch
 from tiny_models import tiny_llama
 
 from prune_backend import METHODS, PruneConfig, PruneError, decoder_layers, prune_model, save_pruned
+from prune_backend.driver import StatsCollector as _StatsCollector
+from prune_backend.driver import capture_inputs
+from prune_backend.driver import run_layer as _run_layer
 from prune_backend.methods.base import LinearStats
-from prune_backend.sequential import _run_layer, _StatsCollector, capture_inputs
 
 LINEARS = 7  # q k v o gate up down
 

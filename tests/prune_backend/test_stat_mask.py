@@ -7,8 +7,10 @@ import torch
 from tiny_models import tiny_llama
 
 from prune_backend import PruneConfig, PruneError, decoder_layers, prune_model
+from prune_backend.driver import StatsCollector as _StatsCollector
+from prune_backend.driver import capture_inputs
+from prune_backend.driver import run_layer as _run_layer
 from prune_backend.methods.base import LinearStats
-from prune_backend.sequential import _run_layer, _StatsCollector, capture_inputs
 
 
 def _ids(n=6, L=16, seed=0):
