@@ -39,8 +39,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.resources import task_data_dir
+
 SEED = 1234
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = task_data_dir()
 MAX_ITEMS = 300  # per task: a 95 % interval of +-0.05 at p=0.5, ~1 min of dense eval for all tasks
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*[A-Za-z]|[A-Za-z]")
