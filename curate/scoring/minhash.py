@@ -347,7 +347,7 @@ def make_executor(pipeline: list, executor: Executor = "local", logging_dir: str
     if executor == "ray":
         from curate.errors import requires
 
-        requires("ray", what="the ray executor")
+        requires("ray", extra="ray", what="the ray executor")
         from datatrove.executor import RayPipelineExecutor
 
         return RayPipelineExecutor(pipeline=pipeline, logging_dir=logging_dir, **options)

