@@ -4,14 +4,15 @@ The repository keeps ``recipes/`` and ``datasets_cards/`` at its top level; inst
 ``curate/recipes/`` and ``curate/card_templates/``, read through :mod:`curate.resources`.
 setuptools maps folders per package, and ``[tool.setuptools.packages.find]`` cannot add mapped
 ones, so the package list is made here: every package found under curate/ and prune_backend/
-(a new subpackage needs no edit) plus the two mapped data folders.
+(a new subpackage needs no edit; folders without __init__.py, such as prune_backend/methods, are
+namespace packages and count too) plus the two mapped data folders.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 DATA_PACKAGES = {"curate.recipes": "recipes", "curate.card_templates": "datasets_cards"}
 
 setup(
-    packages=find_packages(include=["curate", "curate.*", "prune_backend", "prune_backend.*"]) + list(DATA_PACKAGES),
+    packages=find_namespace_packages(include=["curate", "curate.*", "prune_backend", "prune_backend.*"]) + list(DATA_PACKAGES),
     package_dir=DATA_PACKAGES,
 )
