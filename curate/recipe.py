@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, model_validator
@@ -45,8 +45,13 @@ from curate.sources import SOURCE_TYPES
 from curate.steps import STEPS
 
 # Fields typed by the registries: the union of every registered spec, discriminated by ``type``.
-SourceBlock = SOURCE_TYPES.field_type()
-StepBlock = STEPS.field_type()
+# The type checker sees their common base (what code may rely on); pydantic sees the union.
+if TYPE_CHECKING:
+    from curate.sources.base import SourceSpec as SourceBlock
+    from curate.steps.base import StepSpec as StepBlock
+else:
+    SourceBlock = SOURCE_TYPES.field_type()
+    StepBlock = STEPS.field_type()
 
 
 class ComponentSpec(Spec):

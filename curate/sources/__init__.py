@@ -14,8 +14,10 @@ corpora of ``{type: bundled, name: ...}``.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator
 
+from curate.errors import SourceError
 from curate.records import Sample
 from curate.registry import Registry, SpecRegistry
 from curate.sources.base import HELDOUT_PERMILLE, Source, SourceSpec, Split, split_of
@@ -62,9 +64,12 @@ def get_source(name: str) -> Source:
     return _Cached(SOURCES.get(name))
 
 
-def iter_source(name: str, split: Split = "calibration") -> Iterator[Sample]:
+def iter_source(name: str, split: str = "calibration") -> Iterator[Sample]:
     """Documents of a bundled source in one split (``calibration``, ``heldout`` or ``all``)."""
-    return get_source(name).iter(split)
+    splits = typing.get_args(Split)
+    if split not in splits:  # e.g. --reference wikipedia:test: say so, not "no documents in split"
+        raise SourceError(f"source '{name}': unknown split '{split}'", hint=f"give one of: {', '.join(splits)}")
+    return get_source(name).iter(typing.cast(Split, split))
 
 
 __all__ = ["SOURCES", "SOURCE_TYPES", "SourceSpec", "SOURCE_DOMAINS", "BUNDLED", "HELDOUT_PERMILLE", "Source", "Split", "get_source",

@@ -29,6 +29,7 @@ import sysconfig
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from curate.errors import MissingDependencyError
 from curate.sources.base import Source
@@ -50,7 +51,8 @@ def package_metadata(dist: str) -> dict[str, str | None]:
     URL: ``Home-page``, else the first ``Project-URL`` (Source/Repository/Homepage preferred).
     """
     try:
-        meta = importlib.metadata.metadata(dist)
+        # The PackageMetadata protocol omits .get(); the object is an email.message.Message.
+        meta: Any = importlib.metadata.metadata(dist)
     except importlib.metadata.PackageNotFoundError:
         return {"version": None, "package_license": None, "url": None}
     lic = meta.get("License-Expression") or meta.get("License")

@@ -95,9 +95,9 @@ def shakespeare_lastword(docs: Iterable[tuple[str, str]], *, lines: int = 12) ->
     """Passages of up to ``lines`` verse lines inside one speech (blank-line separated blocks,
     speaker line dropped); a long speech gives one passage per ``lines`` lines. Of a play's
     near-duplicate folio variant (``*_f``) only one text is used."""
-    docs = dict(docs)
-    for doc_id, text in docs.items():
-        if doc_id.endswith("_f") and doc_id[:-2] in docs:
+    by_id = dict(docs)
+    for doc_id, text in by_id.items():
+        if doc_id.endswith("_f") and doc_id[:-2] in by_id:
             continue  # the same play twice would give near-duplicate items
         for b, block in enumerate(re.split(r"\n\s*\n", text)):
             rows = [r.strip() for r in block.split("\n") if r.strip()]
@@ -118,7 +118,8 @@ def arithmetic_items(n: int, seed: int = SEED, shots: int = 3) -> list[dict[str,
     rng = random.Random(f"{seed}:arithmetic")
     ops = [("plus", lambda a, b: a + b, 10, 99), ("minus", lambda a, b: a - b, 10, 99),
            ("times", lambda a, b: a * b, 2, 12)]
-    out, seen = [], set()
+    out: list[dict[str, str]] = []
+    seen: set[tuple[str, int, int]] = set()
     while len(out) < n + shots:
         name, fn, lo, hi = ops[len(out) % 3]
         a, b = rng.randint(lo, hi), rng.randint(lo, hi)
