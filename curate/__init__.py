@@ -8,3 +8,6 @@ Library use mirrors the CLI: :func:`curate.build.build_recipe`, :func:`curate.se
 """
 
 __version__ = "0.1.0"
+# The name on the package index (`pip install curate-calib`); the import package and the command
+# stay `curate` (the index's `curate` is another project). pyproject.toml's [project] name.
+DISTRIBUTION = "curate-calib"

@@ -34,16 +34,18 @@ class MissingDependencyError(CurateError):
 
     def __init__(self, package: str, extra: str | None = None, what: str | None = None,
                  command: str | None = None):
-        cmd = command or (f"pip install 'curate[{extra}]'" if extra else f"pip install {package}")
+        from curate import DISTRIBUTION
+
+        cmd = command or (f"pip install '{DISTRIBUTION}[{extra}]'" if extra else f"pip install {package}")
         what = what or package
         super().__init__(f"{what} needs the optional package '{package}'", hint=f"install it with: {cmd}")
 
 
-def requires(module: str, *, extra: str | None = None, what: str | None = None):
+def requires(module: str, *, extra: str | None = None, what: str | None = None, command: str | None = None):
     """Import ``module`` or raise :class:`MissingDependencyError` with the install command."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - exercised via tests that fake the import
-        raise MissingDependencyError(module.split(".")[0], extra=extra, what=what) from exc
+        raise MissingDependencyError(module.split(".")[0], extra=extra, what=what, command=command) from exc

@@ -123,7 +123,7 @@ def convert_bundled(alias: str) -> tuple[Path, str]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
         try:
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model: Any = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
             # A GGUF-loaded model carries a quantizer marker that blocks save_pretrained even
             # though its weights are already dequantized fp32 (OFFLINE.md). Detach it.
             model.hf_quantizer = None
@@ -251,7 +251,7 @@ def load_model(
             except AttributeError as exc:
                 raise ModelError(f"unknown dtype '{dtype}'", hint="use float32, bfloat16 or float16") from exc
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             path,
             revision=revision,
             dtype=dtype,

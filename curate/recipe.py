@@ -33,20 +33,26 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from curate.errors import RecipeError
 from curate.registry import Spec, did_you_mean
+from curate.resources import recipes_dir  # noqa: F401 - re-exported: where the bundled recipes are
 from curate.sources import SOURCE_TYPES
 from curate.steps import STEPS
 from curate.steps.select import apportion
 
 # Fields typed by the registries: the union of every registered spec, discriminated by ``type``.
-SourceBlock = SOURCE_TYPES.field_type()
-StepBlock = STEPS.field_type()
+# The type checker sees their common base (what code may rely on); pydantic sees the union.
+if TYPE_CHECKING:
+    from curate.sources.base import SourceSpec as SourceBlock
+    from curate.steps.base import StepSpec as StepBlock
+else:
+    SourceBlock = SOURCE_TYPES.field_type()
+    StepBlock = STEPS.field_type()
 
 
 class ComponentSpec(Spec):
@@ -241,19 +247,19 @@ def parse_recipe(data: Any, where: str = "recipe", overrides: list[str] | None =
         raise RecipeError(_format_error(exc, where)) from None
 
 
-def recipes_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "recipes"
-
-
 def find_recipe(spec: str | Path) -> Path:
+    """A YAML path as given, else a bundled recipe by name (``wiki-windows``) or by the path a
+    card shows (``recipes/wiki-windows.yaml``, found from any folder)."""
+    from curate.resources import bundled_recipe, recipe_names
+
     p = Path(spec).expanduser()
     if p.exists():
         return p
-    for cand in (recipes_dir() / f"{spec}.yaml", recipes_dir() / str(spec)):
-        if cand.exists():
-            return cand
-    names = sorted(f.stem for f in recipes_dir().glob("*.yaml"))
-    raise RecipeError(f"recipe {spec} does not exist", hint=f"give a YAML path or one of: {', '.join(names)}")
+    bundled = bundled_recipe(str(spec))
+    if bundled is not None:
+        return bundled
+    raise RecipeError(f"recipe {spec} does not exist",
+                      hint=f"give a YAML path or one of: {', '.join(recipe_names())}")
 
 
 def load_recipe(spec: str | Path = "default", overrides: list[str] | None = None) -> Recipe:

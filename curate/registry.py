@@ -169,8 +169,9 @@ class SpecRegistry(Registry):
         if field is None or typing.get_args(field.annotation) != (name,):
             raise CurateError(f"{self.kind} '{name}': {spec.__name__} must declare "
                               f"{self.tag}: Literal['{name}']")
-        self._specs[name] = spec
-        return Entry(name, impl, spec)
+        checked = typing.cast("type[Spec]", spec)  # a BaseModel subclass declaring the tag, checked above
+        self._specs[name] = checked
+        return Entry(name, impl, checked)
 
     def spec(self, name: str) -> type[Spec]:
         return self.entry(name).spec

@@ -291,7 +291,7 @@ def plot_distributions(scored_sets: list[ScoredSet], out_dir: Path) -> list[Path
         # Filled bars stay readable for one or two sets; outlines beyond that.
         style = {"histtype": "step", "linewidth": 1.6} if len(series) > 2 else {"alpha": 0.5 if len(series) > 1 else 0.9}
         for name, v in series:
-            ax.hist(v, bins=bins, label=f"{name} (mean {v.mean():.3g})", **style)
+            ax.hist(v, bins=bins.tolist(), label=f"{name} (mean {v.mean():.3g})", **style)
         ax.set_xlabel(key)
         ax.set_ylabel("samples")
         ax.set_title(f"{key} per sample")

@@ -16,10 +16,11 @@ import tempfile
 from pathlib import Path
 
 from prune_backend.errors import PruneError
+from prune_backend.quant.report import QuantReport
 from prune_backend.report import PruneReport
 
 
-def save_pruned(model, tokenizer, out_dir: str | Path, report: PruneReport | None = None, *,
+def save_pruned(model, tokenizer, out_dir: str | Path, report: PruneReport | QuantReport | None = None, *,
                 overwrite: bool = False) -> Path:
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:

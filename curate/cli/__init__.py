@@ -19,7 +19,7 @@ import sys
 
 import click
 
-from curate import __version__
+from curate import DISTRIBUTION, __version__
 
 # command name -> "module:attr"
 COMMANDS: dict[str, str] = {
@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "diff": "curate.cli.catalog:diff",
     "verify": "curate.cli.catalog:verify",
     "predict": "curate.cli.predict:predict",
+    "doctor": "curate.cli.doctor:doctor",
 }
 SHORT_HELP = {
     "build": "Build a versioned calibration set from a recipe.",
@@ -49,6 +50,7 @@ SHORT_HELP = {
     "diff": "Compare two set versions.",
     "verify": "Check set versions against their manifests' fingerprints.",
     "predict": "Predict sets' retention before pruning, from stored validations.",
+    "doctor": "Check this installation: versions, devices, cache, data packages, what is missing.",
 }
 # OSErrors that are the user's environment (full, read-only, wrong kind of path), not a bug.
 USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
@@ -81,7 +83,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="curate")
+@click.version_option(__version__, prog_name="curate", message=f"%(prog)s %(version)s (distribution {DISTRIBUTION})")
 def cli():
     """curate: calibration data for post-training pruning of LLMs.
 

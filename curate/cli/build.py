@@ -5,19 +5,6 @@ from __future__ import annotations
 import click
 
 
-def display_path(path) -> str:
-    """Recipe path as recorded in the manifest: relative to the curate checkout when inside it."""
-    from pathlib import Path
-
-    from curate.recipe import recipes_dir
-
-    p = Path(path).resolve()
-    try:
-        return str(p.relative_to(recipes_dir().parent))
-    except ValueError:
-        return str(path)
-
-
 @click.command()
 @click.argument("recipe", required=False, default="default")
 @click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
@@ -39,6 +26,7 @@ def build(recipe, out_dir, seed, overrides, version, device, quiet):
     """
     from curate.build import build_recipe
     from curate.recipe import find_recipe, load_recipe
+    from curate.resources import recipe_display_path
     from curate.sets.write import check_label, check_writable, estimate_set_bytes
 
     if version is not None:
@@ -54,7 +42,7 @@ def build(recipe, out_dir, seed, overrides, version, device, quiet):
         import datasets
 
         datasets.disable_progress_bars()
-    res = build_recipe(rec, out_dir, seed=seed, version=version, progress=not quiet, recipe_file=display_path(path))
+    res = build_recipe(rec, out_dir, seed=seed, version=version, progress=not quiet, recipe_file=recipe_display_path(path))
     m = res.manifest
     click.echo("", err=True)
     click.echo(f"{'unchanged: identical content already at' if res.existed else 'built'} "
@@ -76,9 +64,9 @@ def recipes():
     """List the bundled recipes with their strategy and size."""
     import yaml
 
-    from curate.recipe import recipes_dir
+    from curate.resources import bundled_recipes
 
-    for f in sorted(recipes_dir().glob("*.yaml")):
+    for f in bundled_recipes().values():
         data = yaml.safe_load(f.read_text()) or {}
         strat = (data.get("strategy") or {}).get("name", "")
         click.echo(f"{f.stem:<28} {strat:<24} {data.get('n_samples', '?')} x {data.get('seq_len', '?')}  "

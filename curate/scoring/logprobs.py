@@ -27,6 +27,8 @@ the same tokens alone (a plain forward would shift the positions of a left-padde
 
 from __future__ import annotations
 
+import typing
+
 import torch
 
 from curate.errors import CurateError
@@ -121,7 +123,7 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor 
     h = hidden[:, :-1][v]  # (M, C)
     targets = ids[:, 1:][v]  # (M,)
     del hidden
-    stats = head_logprobs(h, targets, head, cap, moments=moments, rows=rows_per_chunk(head.weight.shape[0], chunk_bytes))
+    stats = head_logprobs(h, targets, head, cap, moments=moments, rows=rows_per_chunk(int(typing.cast(torch.Tensor, head.weight).shape[0]), chunk_bytes))
     return {"valid": valid, **{k: t.cpu() for k, t in stats.items()}}
 
 

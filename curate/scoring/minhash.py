@@ -123,7 +123,7 @@ def doc_ngram_hashes(token_lists: Sequence[Sequence[str]], n: int,
     counts = np.bincount(doc_of, minlength=lens.size).astype(np.int64)
     short = np.nonzero((lens > 0) & (lens < n))[0]
     if short.size:  # rare: whole-document "n-gram" for texts shorter than n words
-        extra = np.array([ngram_hash64(token_lists[d]) for d in short], dtype=np.uint64)
+        extra = np.array([ngram_hash64(token_lists[int(d)]) for d in short], dtype=np.uint64)
         g = np.concatenate([g, extra])
         doc_of = np.concatenate([doc_of, short])
         counts[short] += 1
@@ -189,7 +189,9 @@ class MinHasher:
 
     def signatures(self, texts: Iterable[str], batch_docs: int = 4096) -> np.ndarray:
         """(N, P) uint32 signatures of texts (word n-grams, lower-cased ``\\w+`` words)."""
-        out, batch, cache = [], [], {}
+        out: list[np.ndarray] = []
+        batch: list[list[str]] = []
+        cache: dict[str, int] = {}
         for t in texts:
             batch.append(words(t))
             if len(batch) == batch_docs:
@@ -347,7 +349,7 @@ def make_executor(pipeline: list, executor: Executor = "local", logging_dir: str
     if executor == "ray":
         from curate.errors import requires
 
-        requires("ray", what="the ray executor")
+        requires("ray", extra="ray", what="the ray executor")
         from datatrove.executor import RayPipelineExecutor
 
         return RayPipelineExecutor(pipeline=pipeline, logging_dir=logging_dir, **options)
@@ -592,7 +594,7 @@ def near_duplicates(sigs: np.ndarray, hasher: MinHasher, threshold: float = 0.8)
         for i, m in enumerate(leans):
             if not empty[i]:
                 session.insert(i, m, check_duplication=False)
-    out = []
+    out: list[list[int]] = []
     for i, m in enumerate(leans):
         if empty[i]:
             out.append([])

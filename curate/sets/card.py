@@ -21,13 +21,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from curate import DISTRIBUTION
 from curate.errors import CurateError
 from curate.files import atomic_write
 from curate.markdown import fmt, md_table
+from curate.resources import (
+    CARD_TEMPLATE,
+    card_template_location,
+    card_template_text,
+    recipe_display_path,
+)
 
-# Templates live beside the package, at the repo root: curate/sets/card.py -> ../../datasets_cards.
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "datasets_cards"
-TEMPLATE = "calibration_set.md.j2"
 DATA_GLOB = "data/train-*.parquet"
 
 # License ids the Hub accepts in the ``license:`` field (https://huggingface.co/docs/hub/repositories-licenses);
@@ -233,19 +237,12 @@ def _jinja_env():
     import jinja2
 
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        # the one template, read through curate.resources (a checkout's datasets_cards/ or the wheel's copy)
+        loader=jinja2.FunctionLoader(lambda name: card_template_text() if name == CARD_TEMPLATE else None),
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,  # a typo in the template fails loudly, not as ""
         autoescape=False,  # markdown, not HTML
     )
-
-
-def _display_path(path: str | None) -> str | None:
-    """A recipe inside this repo shows as ``recipes/x.yaml``, not the builder's absolute path."""
-    if not path:
-        return path
-    p, root = Path(path), TEMPLATES_DIR.parent
-    return p.relative_to(root).as_posix() if p.is_absolute() and p.is_relative_to(root) else path
 
 
 def _context(manifest: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
@@ -273,7 +270,7 @@ def _context(manifest: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]
         "version": manifest.get("version", "?"),
         "fingerprint": manifest.get("fingerprint") or "?",
         "recipe_hash": manifest.get("recipe_hash"),
-        "recipe_file": _display_path(manifest.get("recipe_file")),
+        "recipe_file": recipe_display_path(manifest.get("recipe_file")),
         "recipe_yaml": yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False).strip(),
         "seed": manifest.get("seed", 0),
         "n_samples": n,
@@ -281,6 +278,7 @@ def _context(manifest: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]
         "total_tokens": f"{n * L:,}",
         "created_at": manifest.get("created_at"),
         "curate_version": manifest.get("curate_version"),
+        "distribution": DISTRIBUTION,
         "repo_id": repo_id,
         "columns": ", ".join(f"`{c}`" for c in columns),
         "model": model,
@@ -317,7 +315,7 @@ def render_card(manifest: dict, extras: dict[str, dict] | None = None, *,
     from huggingface_hub import DatasetCard
 
     data = card_data(manifest)
-    template = _jinja_env().get_template(TEMPLATE)
+    template = _jinja_env().get_template(CARD_TEMPLATE)
     text = template.render(**_context(manifest, extras or {}, repo_id, data))
     # Collapse the blank lines left by skipped template blocks so the markdown reads cleanly.
     while "\n\n\n" in text:
@@ -325,7 +323,7 @@ def render_card(manifest: dict, extras: dict[str, dict] | None = None, *,
     # Parse the header back: raises on invalid YAML, so a broken card never reaches the Hub.
     card = DatasetCard(text)
     if card.data.to_dict().get("configs") is None:  # pragma: no cover - template lost its header
-        raise CurateError("rendered card lost its YAML header", hint=f"check {TEMPLATES_DIR / TEMPLATE}")
+        raise CurateError("rendered card lost its YAML header", hint=f"check {card_template_location()}")
     return text
 
 

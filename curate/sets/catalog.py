@@ -168,7 +168,7 @@ def sample_overlap(path_a: Path, path_b: Path) -> dict[str, Any]:
         if not f.exists():
             raise CurateError(f"{f} is missing", hint="rebuild the set with 'curate build'")
         cols = pl.read_parquet_schema(f)
-        keep = [c for c in ("input_ids", "doc_id", "text") if c in cols]
+        keep: list[str] = [c for c in ("input_ids", "doc_id", "text") if c in cols]
         df = pl.read_parquet(f, columns=keep)
         if "input_ids" in df.columns:
             df = df.with_columns(pl.col("input_ids").hash().alias("_ids_hash"))

@@ -251,7 +251,8 @@ def publish(set_path: str | Path, repo_id: str, *, private: bool = False, endpoi
 
         if head_manifest and head_manifest.get("fingerprint") == fp and head_manifest.get("version") == version:
             # A previous run committed but did not tag (interrupted): resume by tagging that commit.
-            commit, status = head, "tagged"
+            commit: str | None = head
+            status: Literal["published", "unchanged", "tagged"] = "tagged"
         else:
             with _hub_errors(endpoint, repo_id, f"committing {version} to {repo_id}"):
                 ops = _operations(api, repo_id, version_dir, manifest, files, head)
@@ -262,6 +263,7 @@ def publish(set_path: str | Path, repo_id: str, *, private: bool = False, endpoi
                                        f"recipe_hash: {manifest.get('recipe_hash')}",
                 )
             commit, status = info.oid, "published"
+        assert commit is not None  # a resumed tag has the head commit it resumes from
         with _hub_errors(endpoint, repo_id, f"tagging {repo_id}@{version}"):
             api.create_tag(repo_id, tag=version, revision=commit, repo_type=REPO_TYPE,
                            tag_message=f"curate {manifest['name']} {version} fingerprint {fp}")

@@ -131,7 +131,7 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_tmp(root: Path) -> list[Path]:
     """Remove ``.tmp-<pid>-*`` folders of ``root`` whose process is gone (killed writes)."""
-    removed = []
+    removed: list[Path] = []
     if not root.is_dir():
         return removed
     for d in root.iterdir():

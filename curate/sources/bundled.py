@@ -29,6 +29,7 @@ import sysconfig
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from curate.errors import MissingDependencyError
 from curate.records import Sample
@@ -52,7 +53,8 @@ def package_metadata(dist: str) -> dict[str, str | None]:
     URL: ``Home-page``, else the first ``Project-URL`` (Source/Repository/Homepage preferred).
     """
     try:
-        meta = importlib.metadata.metadata(dist)
+        # The PackageMetadata protocol omits .get(); the object is an email.message.Message.
+        meta: Any = importlib.metadata.metadata(dist)
     except importlib.metadata.PackageNotFoundError:
         return {"version": None, "package_license": None, "url": None}
     lic = meta.get("License-Expression") or meta.get("License")
@@ -241,4 +243,11 @@ def get_source(name: str) -> Source:
 
 def iter_source(name: str, split: Split = "calibration") -> Iterator[Sample]:
     """Documents of a bundled source in one split (``calibration``, ``heldout`` or ``all``)."""
+    import typing
+
+    from curate.errors import SourceError
+
+    splits = typing.get_args(Split)
+    if split not in splits:  # e.g. --reference wikipedia:test: say so, not "no documents in split"
+        raise SourceError(f"source '{name}': unknown split '{split}'", hint=f"give one of: {', '.join(splits)}")
     return get_source(name).iter(split)

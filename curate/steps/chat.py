@@ -231,8 +231,8 @@ class ChatStep(Step):
                 continue
             if self.spec.system and msgs[0]["role"] != "system":
                 msgs = [{"role": "system", "content": self.spec.system}] + msgs
-            _, ids, mask = render_chat(tok, msgs)
-            convs.append((doc, ids, mask))
+            _, conv_ids, conv_mask = render_chat(tok, msgs)
+            convs.append((doc, conv_ids, conv_mask))
         if not convs:
             raise SourceError(f"source '{self.source_name}' has no conversation with an assistant turn",
                               hint="give documents with User:/Assistant: lines or a messages list")

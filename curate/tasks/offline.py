@@ -17,9 +17,9 @@ from curate.errors import CurateError
 
 
 def read_items(task_file: str) -> list[dict[str, Any]]:
-    from curate.tasks.build import DATA_DIR
+    from curate.resources import task_data_dir
 
-    path = DATA_DIR / f"{task_file}.jsonl"
+    path = task_data_dir() / f"{task_file}.jsonl"
     if not path.exists():
         raise CurateError(f"task data {path} is missing", hint="rebuild it: python -m curate.tasks.build")
     with open(path, encoding="utf-8") as f:

@@ -1,6 +1,6 @@
 """datatrove's Ray executor signs the bundled Wikipedia corpus exactly as the local executor does.
 
-    pip install 'curate[ray]'
+    pip install 'curate-calib[ray]'
     pytest tests/scoring/test_ray_executor.py -m slow -s     # prints the wall time of each executor
 
 A local Ray cluster (``ray.init(num_cpus=2)``) stands in for a real one; pointing the same code at

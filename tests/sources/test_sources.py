@@ -101,3 +101,11 @@ def test_package_metadata_of_a_missing_package_is_empty_not_an_error():
     from curate.sources.bundled import package_metadata
 
     assert package_metadata("no-such-distribution-xyz") == {"version": None, "package_license": None, "url": None}
+
+
+def test_unknown_split_is_named():
+    from curate.errors import SourceError
+    from curate.sources import iter_source
+
+    with pytest.raises(SourceError, match="unknown split 'test'.*calibration, heldout, all"):
+        next(iter_source("python-stdlib", split="test"))

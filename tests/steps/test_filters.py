@@ -55,7 +55,7 @@ def test_dedup_drops_near_duplicates_only(tiny_ctx):
 
 
 def test_quality_filter_uses_datatrove_and_counts_reasons(tiny_ctx):
-    pytest.importorskip("spacy", reason="datatrove's English word tokenizer needs the optional extra curate[filters]")
+    pytest.importorskip("spacy", reason="datatrove's English word tokenizer needs the optional extra curate-calib[filters]")
     from curate.sources import iter_source
 
     good = max((d.text for d in list(iter_source("wikipedia", "all"))[:50]), key=len)
