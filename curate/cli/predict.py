@@ -1,8 +1,8 @@
 """``curate predict``: retention predicted from set-level scores, before pruning.
 
     curate predict add runs/val --sets out/default out/igsp     # a validation's rows -> the store
-    curate predict fit --out runs/predictor.joblib              # fit + leave-one-recipe-out rho
-    curate predict rank out/cola out/zipcal --model runs/predictor.joblib
+    curate predict fit --out runs/predictor.json              # fit + leave-one-recipe-out rho
+    curate predict rank out/cola out/zipcal --model runs/predictor.json
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def predict():
     \b
     Examples:
       curate predict add runs/val --sets out/default out/igsp
-      curate predict fit --out runs/predictor.joblib
-      curate predict rank out/cola out/zipcal --model runs/predictor.joblib
+      curate predict fit --out runs/predictor.json
+      curate predict rank out/cola out/zipcal --model runs/predictor.json
     """
 
 
@@ -57,7 +57,7 @@ def add(validate_out, sets, store, no_model):
 
 
 @predict.command()
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to save the fitted predictor (.joblib).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to save the fitted predictor (one JSON file).")
 @click.option("--store", type=click.Path(file_okay=False), default=None, help=STORE_HELP)
 @click.option("--method", default=None, help="Pruning method label of the rows to fit (default: the most common).")
 @click.option("--sparsity", type=float, default=None)
@@ -76,7 +76,7 @@ def fit(out, store, method, sparsity, pattern):
     click.echo("|---|---|---|---|")
     for d in pred.dimensions:
         click.echo(f"| {d} | {pred.rho_recipe[d]:.3f} | {pred.rho_rows[d]:.3f} | {pred.halfwidth[d]:.3f} |")
-    click.echo(f"saved {out} (+ {Path(out).with_suffix('.json').name})", err=True)
+    click.echo(f"saved {out}", err=True)
 
 
 @predict.command()
