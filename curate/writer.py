@@ -33,6 +33,7 @@ from curate.fingerprint import (
     FINGERPRINT_COLUMNS,
     DamagedSetError,
     fingerprint_rows,
+    seal_manifest,
     verify_version,
 )
 from curate.records import Sample
@@ -195,6 +196,7 @@ def _missing_dirs(path: Path) -> list[Path]:
 def _write_meta(tmp: Path, manifest: dict[str, Any]) -> None:
     from curate.cards import render_card
 
+    manifest = seal_manifest(manifest)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
     (tmp / CARD).write_text(render_card(manifest))
 
