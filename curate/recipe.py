@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,6 +131,9 @@ class Recipe(Spec):
         counts = [c.count for c in self.components if c.count is not None]
         if counts and len(counts) != len(self.components):
             raise ValueError("give 'count' to every component or to none (use weights)")
+        weights = [c.weight for c in self.components if c.weight is not None]
+        if not math.isfinite(sum(weights)):  # each is finite; their sum must be too
+            raise ValueError(f"component weights sum to {sum(weights)}; use weights of a usual size, e.g. 1 and 3")
         if counts and sum(counts) != pool:
             raise ValueError(f"component counts sum to {sum(counts)}, expected {pool} (pool_size or n_samples)")
         for s in self.steps:

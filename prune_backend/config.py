@@ -60,7 +60,7 @@ class PruneConfig(BaseModel):
     and the MLP linears skipped ("skip_layer mlp" in the reference code).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: str = Field("wanda", description="pruning method: magnitude, wanda, sparsegpt, llmcompressor-wanda, "
                                              "llmcompressor-sparsegpt, or one registered by a plug-in")

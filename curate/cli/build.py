@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from curate.cli.options import OutPath
+
 
 def display_path(path) -> str:
     """Recipe path as recorded in the manifest: relative to the curate checkout when inside it."""
@@ -20,7 +22,7 @@ def display_path(path) -> str:
 
 @click.command()
 @click.argument("recipe", required=False, default="default")
-@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", default="out", show_default=True, type=OutPath(file_okay=False),
               help="Root folder; the set goes to OUT/<name>/<version>/.")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import OutPath
+
 STORE_HELP = "Results store folder (default: ~/.cache/curate/results)."
 
 
@@ -57,7 +59,7 @@ def add(validate_out, sets, store, no_model):
 
 
 @predict.command()
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to save the fitted predictor (one JSON file).")
+@click.option("--out", required=True, type=OutPath(dir_okay=False), help="Where to save the fitted predictor (one JSON file).")
 @click.option("--store", type=click.Path(file_okay=False), default=None, help=STORE_HELP)
 @click.option("--method", default=None, help="Pruning method label of the rows to fit (default: the most common).")
 @click.option("--sparsity", type=float, default=None)

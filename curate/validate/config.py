@@ -23,7 +23,7 @@ from prune_backend.quant.config import QuantConfig
 class ValidateConfig(BaseModel):
     """Everything ``curate validate`` needs; one field per CLI flag."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     sets: list[str] = Field(min_length=1, description="set folders (curate versions) or dataset files")
     out: Path = Path("validate-out")

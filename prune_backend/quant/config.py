@@ -27,7 +27,7 @@ class QuantConfig(BaseModel):
     lm_head stay as they are (as in the paper and both libraries).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: Literal["gptq", "rtn"] = Field("gptq", description="gptq (Frantar et al. 2023) or rtn (round-to-nearest)")
     bits: int = Field(4, ge=2, le=8, description="bits per weight, 2..8")
