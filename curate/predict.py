@@ -196,12 +196,33 @@ def read_store(store: str | Path | None = None):
     if not files:
         raise CurateError(f"the results store {store} has no validation rows",
                           hint="validate some sets, then: curate predict add <validate-out> --sets <set folders>")
-    rows = pl.concat([pl.read_parquet(f).select(TABLE_COLUMNS) for f in files]).unique(maintain_order=True)
+    rows = pl.concat([read_rows(f).select(TABLE_COLUMNS) for f in files]).unique(maintain_order=True)
     feats = {}
     for f in sorted((store / "features").glob("*.json")):
-        d = json.loads(f.read_text())
-        feats[d["fingerprint"]] = d["features"]
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+            fp, fx = d["fingerprint"], d["features"]
+            if not (isinstance(fp, str) and isinstance(fx, dict)
+                    and all(isinstance(v, int | float) for v in fx.values())):
+                raise TypeError
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CurateError(f"features file {f} of the results store is damaged (not the JSON curate writes)",
+                              hint="delete it; 'curate predict add' computes it again") from None
+        feats[fp] = fx
     return rows, feats
+
+
+def read_rows(path: Path):
+    """A tidy results table (parquet), or a one-line error naming it."""
+    import polars as pl
+
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        hint = ("delete it and add the validation again: curate predict add <validate-out> --sets ..."
+                if path.parent.name == "rows" else "rerun the validation into a new --out")
+        raise CurateError(f"results table {path} is unreadable ({first})", hint=hint) from None
 
 
 # ------------------------------------------------------------------------------ fitting

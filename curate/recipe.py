@@ -43,6 +43,7 @@ from curate.errors import RecipeError
 from curate.registry import Spec, did_you_mean
 from curate.sources import SOURCE_TYPES
 from curate.steps import STEPS
+from prune_backend.config import Device
 
 # Fields typed by the registries: the union of every registered spec, discriminated by ``type``.
 SourceBlock = SOURCE_TYPES.field_type()
@@ -94,7 +95,7 @@ class ModelSpec(Spec):
     name: str = "smollm2-135m"
     revision: str | None = None
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    device: str | None = None
+    device: Device = None  # checked on load: a bad string or a missing CUDA fails before any work
     batch_size: int = Field(default=8, gt=0)
     trust_remote_code: bool = False
     allow_pickle: bool = False
@@ -202,7 +203,13 @@ def apply_overrides(data: dict, overrides: list[str] | None, where: str = "recip
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise RecipeError(f"--set '{item}' is not key=value", hint="e.g. --set n_samples=16")
-        _set_path(data, key.strip(), yaml.safe_load(raw), where)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:  # a broken value, or a tag such as !!python/object
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RecipeError(f"--set '{item}': the value is not plain YAML ({first[:120]})",
+                              hint="quote it, e.g. --set name='\"a: b\"'; tags such as !!python are never read") from None
+        _set_path(data, key.strip(), value, where)
     return data
 
 

@@ -35,7 +35,6 @@ def predict():
 @click.option("--no-model", is_flag=True, help="Skip the model features (log_ppl, min_k_pp).")
 def add(validate_out, sets, store, no_model):
     """Add the rows of a ``curate validate`` output folder (its results.parquet) to the store."""
-    import polars as pl
 
     from curate.dataset import load_set
     from curate.errors import CurateError
@@ -44,7 +43,9 @@ def add(validate_out, sets, store, no_model):
     path = Path(validate_out) / "results.parquet"
     if not path.exists():
         raise CurateError(f"{path} does not exist", hint="give the --out folder of a curate validate run")
-    table = pl.read_parquet(path)
+    from curate.predict import read_rows
+
+    table = read_rows(path)
     loaded = {}
     for spec in sets:
         cs = load_set(spec)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.evaluate.evaluator import EvalConfig
-from prune_backend.config import PruneConfig
+from prune_backend.config import Device, PruneConfig
 from prune_backend.quant.config import QuantConfig
 
 
@@ -29,7 +29,7 @@ class ValidateConfig(BaseModel):
     out: Path = Path("validate-out")
     model: str = "smollm2-135m"
     dtype: str = "float32"
-    device: str | None = None
+    device: Device = None
     prune: PruneConfig = Field(default_factory=PruneConfig)
     seeds: int = Field(3, ge=1, description="draws per set, seeds 0..K-1")
     nsamples: int | None = Field(None, ge=1, description="rows per draw; default: half the set, at most 128")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from prune_backend.config import Device
 from prune_backend.errors import PruneError
 
 
@@ -37,7 +38,7 @@ class QuantConfig(BaseModel):
     static_groups: bool = Field(False, description="GPTQ + act-order: groups fixed up front, contiguous")
     percdamp: float = Field(0.01, gt=0, le=1, description="GPTQ dampening, a fraction of mean(diag H)")
     blocksize: int = Field(128, ge=1, description="GPTQ columns per lazy block update")
-    device: str | None = Field(None, description="compute device (default: cuda if available, else cpu)")
+    device: Device = Field(None, description="compute device (default: cuda if available, else cpu)")
     batch_size: int = Field(8, ge=1, description="calibration sequences per forward")
 
     def __init__(self, **data: Any):
