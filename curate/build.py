@@ -117,6 +117,9 @@ def check_inputs(recipe: Recipe) -> None:
 
     if recipe.model.name not in BUNDLED_MODELS:
         resolve_model(recipe.model.name, recipe.model.revision)
+    from curate.budget import check_build_size
+
+    check_build_size(recipe)  # memory and generation time, from the recipe alone
     for comp in recipe.components:
         make_source(comp.source, recipe.seed)
 

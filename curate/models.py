@@ -217,8 +217,11 @@ def load_tokenizer(name: str = DEFAULT_MODEL, revision: str | None = None, trust
     kind, path, revision, _ = resolve_model(name, revision)
     try:
         tok = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
-    except OSError as exc:
-        raise ModelError(f"cannot load tokenizer of '{name}': {str(exc).splitlines()[0]}") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # missing or damaged tokenizer files
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load tokenizer of '{name}': {first}",
+                         hint="the model folder needs its tokenizer files (tokenizer.json, tokenizer_config.json): "
+                              "save them there with tokenizer.save_pretrained") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -239,6 +242,7 @@ def load_model(
     ``trust_remote_code`` stays off unless asked for.
     """
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     kind, path, revision, sha = resolve_model(name, revision)
@@ -258,11 +262,14 @@ def load_model(
             trust_remote_code=trust_remote_code,
             use_safetensors=None if allow_pickle else True,
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, SafetensorError):
+            raise ModelError(f"cannot load model '{name}': a safetensors file is damaged ({first[:160]})",
+                             hint="the weights are truncated or not safetensors; copy or save the model again") from None
         raise ModelError(f"cannot load model '{name}': {first}",
                          hint="check the id/path; only safetensors weights are loaded unless a recipe sets "
-                              "model.allow_pickle: true (trusted .bin checkpoints only)") from exc
+                              "model.allow_pickle: true (trusted .bin checkpoints only)") from None
     model.eval()
     if device:
         model.to(device)

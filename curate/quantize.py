@@ -34,7 +34,8 @@ def quantize_with_set(model_name: str, calibration: str | Path | None, cfg: Quan
         raise CurateError(f"--nsamples {nsamples} must be >= 1")
     if calibration is None and cfg.needs_calibration:
         raise CurateError(f"method {cfg.method} needs --calibration", hint="pass a set folder, or use --method rtn")
-    cs = load_set(calibration) if calibration is not None and cfg.needs_calibration else None
+    given = load_set(calibration) if calibration is not None else None  # checked even where rtn reads none
+    cs = given if cfg.needs_calibration else None
     model, tok, info = load_model(model_name, dtype=dtype)
     ids = None
     if cs is not None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +45,7 @@ from curate.resources import recipes_dir  # noqa: F401 - re-exported: where the 
 from curate.sources import SOURCE_TYPES
 from curate.steps import STEPS
 from curate.steps.select import apportion
+from prune_backend.config import Device
 
 # Fields typed by the registries: the union of every registered spec, discriminated by ``type``.
 # The type checker sees their common base (what code may rely on); pydantic sees the union.
@@ -100,7 +102,7 @@ class ModelSpec(Spec):
     name: str = "smollm2-135m"
     revision: str | None = None
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    device: str | None = None
+    device: Device = None  # checked on load: a bad string or a missing CUDA fails before any work
     batch_size: int = Field(default=8, gt=0)
     trust_remote_code: bool = False
     allow_pickle: bool = False
@@ -137,6 +139,9 @@ class Recipe(Spec):
         counts = [c.count for c in self.components if c.count is not None]
         if counts and len(counts) != len(self.components):
             raise ValueError("give 'count' to every component or to none (use weights)")
+        weights = [c.weight for c in self.components if c.weight is not None]
+        if not math.isfinite(sum(weights)):  # each is finite; their sum must be too
+            raise ValueError(f"component weights sum to {sum(weights)}; use weights of a usual size, e.g. 1 and 3")
         if counts and sum(counts) != pool:
             raise ValueError(f"component counts sum to {sum(counts)}, expected {pool} (pool_size or n_samples)")
         for s in self.steps:
@@ -193,7 +198,13 @@ def apply_overrides(data: dict, overrides: list[str] | None, where: str = "recip
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise RecipeError(f"--set '{item}' is not key=value", hint="e.g. --set n_samples=16")
-        _set_path(data, key.strip(), yaml.safe_load(raw), where)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:  # a broken value, or a tag such as !!python/object
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RecipeError(f"--set '{item}': the value is not plain YAML ({first[:120]})",
+                              hint="quote it, e.g. --set name='\"a: b\"'; tags such as !!python are never read") from None
+        _set_path(data, key.strip(), value, where)
     return data
 
 

@@ -31,7 +31,7 @@ from curate.errors import CurateError
 class Spec(BaseModel):
     """Base of every recipe block: unknown keys are errors (a typo never passes silently)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)  # a NaN or inf knob is an error
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

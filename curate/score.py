@@ -52,6 +52,19 @@ class ScoreConfig:
     retokenize: bool = False
     progress: bool = True
 
+    def __post_init__(self):
+        import math
+
+        from curate.errors import CurateError
+        from prune_backend.config import check_device
+
+        if not (math.isfinite(self.k) and 0 < self.k <= 1):
+            raise CurateError(f"--k {self.k} must be a fraction in (0, 1]", hint="e.g. --k 0.2 for Min-K% at 20 %")
+        try:
+            check_device(self.device)
+        except ValueError as exc:
+            raise CurateError(f"--device: {exc}") from None
+
     def normalized_scores(self) -> list[str]:
         names = [ALIASES.get(s, s) for s in self.scores]
         if self.reference and "minhash_jaccard" not in names:

@@ -22,9 +22,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from prune_backend.errors import PruneError
 
@@ -43,6 +51,33 @@ def parse_pattern(pattern: str) -> tuple[int, int] | None:
     if not 0 < n < mm:
         raise PruneError(f"pattern '{pattern}' needs 0 < N < M", hint="N:M keeps N of every M weights, e.g. '2:4'")
     return n, mm
+
+
+def check_device(device: str | None) -> str | None:
+    """A device string torch understands and this machine has, checked once where a spec is made
+    (``banana``, or ``cuda`` on a CPU-only torch, fails before any work). None: the default."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        d = torch.device(str(device))
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"device '{device}' is not a torch device (use cpu, cuda, cuda:N or mps)") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{device}': this torch has no usable CUDA "
+                             f"({'CPU-only build' if torch.version.cuda is None else 'no GPU visible'}); use cpu")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise ValueError(f"device '{device}': only {torch.cuda.device_count()} CUDA device(s) are visible")
+    elif d.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device '{device}': MPS is not available here; use cpu")
+    elif d.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ValueError(f"device '{device}' cannot run a model here (use cpu, cuda, cuda:N or mps)")
+    return str(device)
+
+
+Device = Annotated[str | None, AfterValidator(check_device)]
 
 
 def pattern_sparsity(n: int, m: int) -> float:
@@ -86,7 +121,7 @@ class PruneConfig(MoECalibration):
     and the MLP linears skipped ("skip_layer mlp" in the reference code).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: str = Field("wanda", description="pruning method: magnitude, wanda, sparsegpt, llmcompressor-wanda, "
                                              "llmcompressor-sparsegpt, or one registered by a plug-in")
@@ -104,7 +139,7 @@ class PruneConfig(MoECalibration):
     dsnot_skip: tuple[str, ...] = Field(("mlp",), description="DSnoT skips linears under these module names")
     blocksize: int = Field(128, ge=1, description="SparseGPT block size (columns per lazy update)")
     percdamp: float = Field(0.01, gt=0, description="SparseGPT dampening, a fraction of mean(diag H)")
-    device: str | None = Field(None, description="compute device (default: cuda if available, else cpu)")
+    device: Device = Field(None, description="compute device (default: cuda if available, else cpu)")
     batch_size: int = Field(8, ge=1, description="calibration sequences per forward")
     # SparseGPT speed knobs (results equal up to fp32 summation order): X^T X from fp16/bf16
     # CUDA inputs on tensor cores with fp32 accumulation unless hessian_fp32; the column loop

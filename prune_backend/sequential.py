@@ -104,6 +104,27 @@ def _collect(layer: nn.Module, lt: LayerTargets, batches: list[Batch], i: int, c
                          **cfg.moe_options())
 
 
+def check_nm(model: nn.Module, nm: tuple[int, int] | None) -> None:
+    """Every linear of every decoder layer takes a multiple of M inputs, or an N:M pattern cannot
+    group its rows: checked on the shapes, before any calibration pass."""
+    if nm is None:
+        return
+    import math
+
+    m = nm[1]
+    dims: dict[int, str] = {}
+    for i, layer in enumerate(decoder_layers(model)):
+        for name, lin in _linears(layer).items():
+            dims.setdefault(int(lin.weight.shape[1]), f"layer {i} {name}")
+    bad = [(d, where) for d, where in dims.items() if d % m]
+    if bad:
+        d, where = bad[0]
+        g = math.gcd(*dims)
+        raise PruneError(f"pattern {nm[0]}:{m} needs every pruned linear's input dimension to be a multiple of {m}; "
+                         f"{where} has {d} inputs",
+                         hint=f"use an M that divides {g} (the gcd of the input dimensions), or 'unstructured'")
+
+
 @torch.no_grad()
 def _owl_layer_sparsities(layers, batches: list[Batch], cfg: PruneConfig, device, progress: bool,
                           hessian: bool = False) -> tuple[list[float], list[float], StatsCollector]:
@@ -184,6 +205,7 @@ def prune_model(model: nn.Module, input_ids: torch.LongTensor, cfg: PruneConfig,
     method: PruningMethod = method_cls(cfg)
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.numel() == 0:
         raise PruneError("calibration input_ids must be a non-empty (N, L) LongTensor")
+    check_nm(model, cfg.nm)
     if cfg.mask == "none":
         stat_mask = None
     elif stat_mask is None or tuple(stat_mask.shape) != tuple(input_ids.shape):

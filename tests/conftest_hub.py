@@ -99,6 +99,9 @@ def make_version(out: Path, name: str = "default", version: str = "v1.0.0",
     for s in m["sources"]:
         s["count"] = counts.get(s["name"], 0)
     m.update(manifest_overrides)
+    from curate.sets.fingerprint import seal_manifest
+
+    m = seal_manifest(m)
     (vdir / "manifest.json").write_text(json.dumps(m, indent=2))
     (vdir / "README.md").write_text(render_card(m))
     return vdir

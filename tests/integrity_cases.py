@@ -232,15 +232,20 @@ class Case:
     new: bool = True  # a kind of damage issue 11 found (False: one of the ~40 already handled)
     mount: bool = False
     shows: str = ""  # also printed (any line), e.g. what a command did before refusing
+    issue: int = 11  # the issue that found this kind (21: the second round of hostile input)
 
     @property
     def command(self) -> str:
         return "curate " + " ".join(self.argv)
 
 
-def C(id, argv, code, fragment, damage=None, left=(), new=True, mount=False, shows=""):  # noqa: N802 - a table row
+def C(id, argv, code, fragment, damage=None, left=(), new=True, mount=False, shows="", issue=11):  # noqa: N802 - a row
     return Case(id, argv.split() if isinstance(argv, str) else argv, code, fragment, damage, tuple(left), new, mount,
-                shows)
+                shows, issue)
+
+
+def R2(id, argv, code, fragment, damage=None, **kw):  # noqa: N802 - a row of issue 21
+    return C(id, argv, code, fragment, damage, issue=21, **kw)
 
 
 def _rec(**kw):
@@ -438,6 +443,325 @@ CASES: list[Case] = [
       lambda ws: _bad(ws, "l1.jsonl", b'{"text": "caf\xe9"}\n')),
     C("source-text-not-string", "build r.yaml --out out", 2, "is int, not text",
       lambda ws: _bad(ws, "n.jsonl", '{"text": 5}\n')),
+]
+
+
+# =========================================================================== issue 21: the second round
+
+def _evil_pickle(ws: Workspace) -> None:
+    """A 'predictor' that writes a marker file when unpickled (what joblib.load would run)."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(ws.p("pwned")), "w"))
+
+    ws.write("evil.joblib", pickle.dumps(Evil()))
+
+
+def _predictor(ws: Workspace, **edit) -> None:
+    """A real fitted predictor file (model-free features), then ``edit`` applied to its JSON."""
+    import numpy as np
+
+    from curate.predict import LinearModel, Predictor, _digest, _pipeline
+
+    names = ["distinct_2", "ngram4_aggregation"]
+    x = np.array([[0.1, 0.1], [0.5, 0.2], [0.9, 0.3]])
+    pred = Predictor(features=names, dimensions=["Total"],
+                     models={"Total": LinearModel.from_pipeline(_pipeline().fit(x, [0.1, 0.5, 0.9]))},
+                     halfwidth={"Total": 0.05}, rho_recipe={"Total": 1.0}, rho_rows={"Total": 1.0}, n_rows=3,
+                     n_recipes=3, recipes=["a", "b", "c"], config={}, fingerprint="f" * 64)
+    d = pred.to_dict()
+    if edit:
+        redigest = edit.pop("_redigest", False)
+        d.update(edit)
+        if redigest:
+            d["digest"] = _digest({k: v for k, v in d.items() if k != "digest"})
+    ws.write("p.json", json.dumps(d))
+
+
+def _outside_secret(ws: Workspace) -> Path:
+    return ws.write("secret.txt", "the neighbour's notes")
+
+
+def _symlink_extras(ws: Workspace, version: str = V1) -> None:
+    (ws.p(version) / "extras").mkdir(exist_ok=True)
+    (ws.p(version) / "extras" / "notes.json").symlink_to(_outside_secret(ws))
+
+
+def _symlink_arrow(ws: Workspace) -> None:
+    """The rows moved outside the folder (same bytes), the arrow file a link to them."""
+    outside = ws.p("elsewhere.arrow")
+    shutil.copy2(ws.p(V1) / ARROW, outside)
+    (ws.p(V1) / ARROW).unlink()
+    (ws.p(V1) / ARROW).symlink_to(outside)
+
+
+def _state_outside(ws: Workspace) -> None:
+    """state.json names an arrow file outside the folder (a copy of the same rows)."""
+    shutil.copy2(ws.p(V1) / ARROW, ws.p("elsewhere.arrow"))
+    f = ws.p(V1) / "state.json"
+    state = json.loads(f.read_text())
+    state["_data_files"] = [{"filename": "../../../elsewhere.arrow"}]
+    f.write_text(json.dumps(state))
+
+
+def _copy_version(ws: Workspace, label: str = "v9.0.0") -> None:
+    shutil.copytree(ws.p(V1), ws.p(f"out/small/{label}"))
+
+
+def _set_manifest(ws: Workspace, **fields) -> None:
+    """edit_manifest of V1 for any field, ``version`` included (edit_manifest's own keyword)."""
+    f = ws.p(V1) / "manifest.json"
+    f.write_text(json.dumps({**json.loads(f.read_text()), **fields}, indent=2))
+
+
+def _drop_digest(ws: Workspace) -> None:
+    f = ws.p(V1) / "manifest.json"
+    m = json.loads(f.read_text())
+    m.pop("manifest_digest")
+    f.write_text(json.dumps(m, indent=2))
+
+
+def _edit_model(ws: Workspace, **fields) -> None:
+    f = ws.p(V1) / "manifest.json"
+    m = json.loads(f.read_text())
+    m["model"].update(fields)
+    f.write_text(json.dumps(m, indent=2))
+
+
+def _model_copy(ws: Workspace, name: str, damage: Callable[[Path], None]) -> None:
+    shutil.copytree(ws.p("model"), ws.p(name))
+    damage(ws.p(name))
+
+
+def _truncated_weights(d: Path) -> None:
+    f = d / "model.safetensors"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
+def _garbage_weights(d: Path) -> None:
+    (d / "model.safetensors").write_bytes(b"not a safetensors file " * 64)
+
+
+def _no_tokenizer(d: Path) -> None:
+    for f in d.iterdir():
+        if f.name.startswith("tokenizer") or f.name in ("vocab.json", "merges.txt", "special_tokens_map.json"):
+            f.unlink()
+
+
+def _bad_tokenizer_json(d: Path) -> None:
+    (d / "tokenizer.json").write_text("{not json")
+
+
+def _store(ws: Workspace, rows: bytes | None = None, features: str | None = None) -> None:
+    import polars as pl
+
+    from curate.validate import TABLE_COLUMNS
+
+    table = pl.DataFrame([["small@v1.0.0", "fp", 0, "magnitude", 0.5, "unstructured", "ppl:x", "General",
+                           10.0, 9.0, 0.9]], schema=TABLE_COLUMNS, orient="row")
+    (ws.p("store/rows")).mkdir(parents=True)
+    if rows is None:
+        table.write_parquet(ws.p("store/rows/good.parquet"))
+    else:
+        ws.write("store/rows/bad.parquet", rows)
+    if features is not None:
+        ws.write("store/features/fp.json", features)
+
+
+def _home(ws: Workspace) -> None:
+    ws.p("home").mkdir()
+    os.environ["HOME"] = str(ws.p("home"))  # restored after the case
+
+
+def _dangling(ws: Workspace, rel: str = "gone") -> None:
+    ws.p(rel).symlink_to(ws.p("nowhere/at/all"))
+
+
+def _ro_cache(ws: Workspace) -> None:
+    target = ws.mount("rocache", "ro,size=1m")
+    os.environ["CURATE_CACHE"] = str(target)  # restored after the case
+
+
+def _big_jsonl(ws: Workspace) -> None:
+    from curate.sources.base import MAX_DOC_CHARS
+
+    _bad(ws, "big.jsonl", json.dumps({"text": "word " * (MAX_DOC_CHARS // 5 + 10)}) + "\n")
+
+
+def _huge_txt(ws: Workspace) -> None:
+    from curate.sources.base import MAX_DOC_CHARS
+
+    f = ws.p("huge.txt")
+    with open(f, "wb") as fh:  # sparse: the size is refused before a byte is read
+        fh.truncate(4 * MAX_DOC_CHARS + 1)
+    ws.recipe(source=f"{{type: files, paths: [{f}]}}")
+
+
+def _two_components(weight: str) -> Callable[[Workspace], None]:
+    def run(ws: Workspace) -> None:
+        src = f"{{type: files, paths: [{ws.p('docs.jsonl')}]}}"
+        ws.write("r.yaml", f"name: small\nseed: 0\nseq_len: 64\nn_samples: 8\nmodel: {{name: {ws.p('model')}}}\n"
+                           f"components:\n  - {{name: a, weight: {weight}, source: {src}}}\n"
+                           f"  - {{name: b, weight: {weight}, source: {src}}}\n")
+    return run
+
+
+
+
+def _texts(name: str) -> list[str]:
+    return [name if a == "notes.txt" else a for a in VALIDATE]
+
+
+QUANT = ["quantize", "--model", "model", "--out", "runs/q", "--quiet"]
+PUBLISH = ["publish", V1, "--repo", "me/calib", "--endpoint", "http://127.0.0.1:9"]
+CASES += [
+    # ---- no code runs from a file ------------------------------------------------------------------
+    R2("predict-rank-crafted-pickle", ["predict", "rank", V1, "--model", "evil.joblib"], 2,
+       "is not a curate predictor (not JSON text; pickled predictors are never loaded)", _evil_pickle),
+    R2("predict-rank-other-format-version", ["predict", "rank", V1, "--model", "p.json"], 2, "has format version 1",
+       lambda ws: _predictor(ws, format_version=1, _redigest=True)),
+    R2("predict-rank-edited-predictor", ["predict", "rank", V1, "--model", "p.json"], 2, "digest does not match",
+       lambda ws: _predictor(ws, halfwidth={"Total": 0.0})),
+    R2("predict-rank-malformed-predictor", ["predict", "rank", V1, "--model", "p.json"], 2, "missing or malformed",
+       lambda ws: _predictor(ws, models={"Total": {"mean": [0.0]}}, _redigest=True)),
+    R2("predict-rank-json-predictor-ok", ["predict", "rank", V1, "--model", "p.json"], 0, "| 1 | out/small/v1.0.0 |",
+       _predictor),
+    # ---- nothing leaves the version folder ---------------------------------------------------------
+    R2("symlink-extras-publish", PUBLISH, 2, "extras/notes.json is a symlink out of the version folder",
+       _symlink_extras),
+    R2("symlink-extras-verify", ["verify", V1], 2, "1 of 1 version(s) damaged", _symlink_extras,
+       shows="is a symlink out of the version folder"),
+    R2("symlink-extras-show", ["show", V1], 2, "is a symlink out of the version folder", _symlink_extras),
+    R2("symlink-arrow-prune", [*PRUNE, "--calibration", V1, "--out", "runs/p"], 2, "is a symlink out of the version",
+       _symlink_arrow),
+    R2("symlink-arrow-list", ["list", "out"], 2, "1 damaged version(s) left out", _symlink_arrow),
+    R2("state-json-outside-verify", ["verify", V1], 2, "1 of 1 version(s) damaged", _state_outside,
+       shows="outside the version folder"),
+    R2("state-json-outside-validate", [*VALIDATE, V1, "--out", "runs/v"], 2, "outside the version folder",
+       _state_outside),
+    R2("state-json-outside-publish", PUBLISH, 2, "outside the version folder", _state_outside),
+    R2("symlink-inside-ok", ["verify", V1], 0, "1 version(s) intact",
+       lambda ws: (ws.p(V1) / "extras").mkdir() or (ws.p(V1) / "extras" / "card.md").symlink_to(ws.p(V1) / "README.md")),
+    # ---- the manifest bound whole ------------------------------------------------------------------
+    R2("manifest-version-edited-verify", ["verify", V1], 2, "1 of 1 version(s) damaged",
+       lambda ws: _set_manifest(ws, version="v7.0.0"), shows="was edited after it was written"),
+    R2("manifest-seed-edited-show", ["show", V1], 2, "was edited after it was written",
+       lambda ws: edit_manifest(ws, seed=42)),
+    R2("manifest-name-edited-list", ["list", "out"], 2, "1 damaged version(s) left out",
+       lambda ws: edit_manifest(ws, name="other")),
+    R2("manifest-model-edited-list", ["list", "out"], 2, "1 damaged version(s) left out",
+       lambda ws: _edit_model(ws, name="meta-llama/Llama-2-7b-hf")),
+    R2("manifest-tokenizer-edited-prune", [*PRUNE, "--calibration", V1, "--out", "runs/p"], 2,
+       "was edited after it was written", lambda ws: _edit_model(ws, tokenizer="0" * 16)),
+    R2("manifest-recipe-hash-edited-validate", [*VALIDATE, V1, "--out", "runs/v"], 2, "was edited after it was written",
+       lambda ws: edit_manifest(ws, recipe_hash="0123456789abcdef")),
+    R2("manifest-counts-edited-publish", PUBLISH, 2, "was edited after it was written",
+       lambda ws: edit_manifest(ws, source_counts={"docs": 999})),
+    R2("manifest-version-edited-publish", PUBLISH, 2, "was edited after it was written",
+       lambda ws: _set_manifest(ws, version="v9.9.9")),
+    R2("manifest-digest-removed-show", ["show", V1], 2, "has no manifest_digest", _drop_digest),
+    R2("manifest-digest-removed-score", [*SCORE, V1, "--out", "runs/s"], 2, "has no manifest_digest", _drop_digest),
+    R2("folder-copied-other-label-list", ["list", "out"], 2, "1 damaged version(s) left out", _copy_version),
+    R2("folder-copied-other-label-show", ["show", "out/small/v9.0.0"], 2, "the folder name must be its label",
+       _copy_version),
+    R2("state-json-missing-verify", ["verify", "out"], 2, "1 of 2 version(s) damaged",
+       lambda ws: (ws.p(V1) / "state.json").unlink(), shows="state.json is missing"),
+    R2("state-json-missing-list", ["list", "out"], 2, "1 damaged version(s) left out",
+       lambda ws: (ws.p(V1) / "state.json").unlink()),
+    R2("state-json-missing-show", ["show", V1], 2, "state.json is missing", lambda ws: (ws.p(V1) / "state.json").unlink()),
+    R2("dataset-info-missing-verify", ["verify", V1], 2, "1 of 1 version(s) damaged",
+       lambda ws: (ws.p(V1) / "dataset_info.json").unlink(), shows="dataset_info.json is missing"),
+    R2("dataset-info-missing-prune", [*PRUNE, "--calibration", V1, "--out", "runs/p"], 2, "dataset_info.json is missing",
+       lambda ws: (ws.p(V1) / "dataset_info.json").unlink()),
+    # ---- silent wrong results ----------------------------------------------------------------------
+    R2("validate-texts-binary", [*_texts("bin.bin"), V1, "--out", "runs/v"], 2,
+       "evaluation text bin.bin looks binary", lambda ws: ws.write("bin.bin", bytes(range(256)) * 8)),
+    R2("validate-texts-latin1", [*_texts("l1.txt"), V1, "--out", "runs/v"], 2,
+       "evaluation text l1.txt is not valid utf-8", lambda ws: ws.write("l1.txt", ("caf\xe9 " * 50).encode("latin-1"))),
+    R2("validate-texts-unknown-domain", [*_texts("notes.txt=astrology"), V1, "--out", "runs/v"],
+       2, "unknown domain 'astrology'"),
+    R2("validate-texts-bad-jsonl", [*_texts("t.jsonl"), V1, "--out", "runs/v"], 2,
+       "t.jsonl line 1 is not valid JSON", lambda ws: ws.write("t.jsonl", "{not json\n")),
+    R2("build-device-banana", "build small.yaml --out out --device banana", 2, "device 'banana' is not a torch device"),
+    R2("build-device-cuda-7", "build small.yaml --out out --device cuda:7", 2, "device 'cuda:7'"),
+    R2("recipe-device-banana", "build r.yaml --out out", 2, "field 'model.device'",
+       lambda ws: ws.write("r.yaml", recipe_text(ws.dir).replace("}\ncomponents", ", device: banana}\ncomponents"))),
+    R2("prune-device-banana", [*PRUNE, "--calibration", V1, "--device", "banana", "--out", "runs/p"], 2,
+       "device 'banana' is not a torch device"),
+    R2("validate-device-banana", [*VALIDATE, V1, "--device", "banana", "--out", "runs/v"], 2,
+       "device 'banana' is not a torch device"),
+    R2("score-device-banana", [*SCORE, V1, "--device", "banana", "--out", "runs/s"], 2,
+       "device 'banana' is not a torch device"),
+    R2("quantize-device-banana", [*QUANT, "--method", "rtn", "--device", "banana"], 2, "device 'banana'"),
+    # ---- sizes refused before the work -------------------------------------------------------------
+    R2("size-n-samples-1e9", "build small.yaml --out out --set n_samples=1000000000 --set seq_len=2", 2,
+       "would hold about 1,000,000,000 rows x 2 tokens in memory"),
+    R2("size-oversample-1e9", "build r.yaml --out out", 2, "lower 'oversample' of component 'docs'",
+       _rec(steps="[{type: sample, oversample: 1e9}]", name="small")),
+    R2("size-pool-1e9", "build r.yaml --out out", 2, "lower pool_size (1000000000)",
+       _rec(extra="pool_size: 1000000000\nsteps: [{type: select, order: random}]\n", name="small")),
+    R2("size-document-9m-chars", "build r.yaml --out out", 2, "row 0 is a document of 8,000,050 characters", _big_jsonl),
+    R2("size-txt-over-32mb", "build r.yaml --out out", 2, "is a document of 32,000,001 bytes", _huge_txt),
+    # ---- non-finite numbers ------------------------------------------------------------------------
+    R2("recipe-weight-inf", "build r.yaml --out out", 2, "field 'components.0.weight': Input should be a finite number",
+       _two_components(".inf")),
+    R2("recipe-weights-overflow", "build r.yaml --out out", 2, "component weights sum to inf", _two_components("1e308")),
+    R2("recipe-oversample-inf", "build r.yaml --out out", 2, "oversample': Input should be a finite number",
+       _rec(steps="[{type: sample, oversample: .inf}]")),
+    R2("recipe-oversample-nan", "build r.yaml --out out", 2, "oversample': Input should be a finite number",
+       _rec(steps="[{type: sample, oversample: .nan}]")),
+    R2("recipe-temperature-nan", "build r.yaml --out out", 2, "temperature': Input should be a finite number",
+       _rec(steps="[{type: generate, temperature: .nan}]")),
+    R2("set-weight-nan", "build small.yaml --out out --set components.0.weight=.nan", 2, "finite number"),
+    R2("prune-percdamp-inf", [*PRUNE[:4], "sparsegpt", *PRUNE[5:], "--percdamp", "inf", "--calibration", V1,
+                              "--out", "runs/p"], 2, "percdamp: Input should be a finite number"),
+    R2("prune-sparsity-nan", [*PRUNE[:-3], "--sparsity", "nan", "--calibration", V1, "--out", "runs/p"], 2,
+       "finite number"),
+    R2("quantize-percdamp-nan", [*QUANT, "--calibration", V1, "--percdamp", "nan"], 2, "finite number"),
+    R2("score-k-nan", [*SCORE, V1, "--k", "nan", "--out", "runs/s"], 2, "--k nan must be a fraction"),
+    # ---- damaged model folders ---------------------------------------------------------------------
+    R2("model-truncated-weights-prune", [*PRUNE[:1], "--model", "m2", *PRUNE[3:], "--calibration", V1, "--out", "runs/p"],
+       2, "a safetensors file is damaged", lambda ws: _model_copy(ws, "m2", _truncated_weights)),
+    R2("model-garbage-weights-score", ["score", V1, "--model", "m2", "--scores", "ppl", "--quiet", "--out", "runs/s"],
+       2, "a safetensors file is damaged", lambda ws: _model_copy(ws, "m2", _garbage_weights)),
+    R2("model-no-tokenizer-build", "build small.yaml --out out --set model.name=m2", 2, "cannot load tokenizer of 'm2'",
+       lambda ws: _model_copy(ws, "m2", _no_tokenizer)),
+    R2("model-no-tokenizer-prune", [*PRUNE[:1], "--model", "m2", *PRUNE[3:], "--calibration", V1, "--out", "runs/p"],
+       2, "cannot load tokenizer of 'm2'", lambda ws: _model_copy(ws, "m2", _no_tokenizer)),
+    R2("model-bad-tokenizer-json-build", "build small.yaml --out out --set model.name=m2", 2,
+       "cannot load tokenizer of 'm2'", lambda ws: _model_copy(ws, "m2", _bad_tokenizer_json)),
+    # ---- N:M against the model's shapes ------------------------------------------------------------
+    R2("prune-nm-2-5-wanda", [*PRUNE[:4], "wanda", "--pattern", "2:5", "--quiet", "--calibration", V1, "--out", "runs/p"],
+       2, "needs every pruned linear's input dimension to be a multiple of 5"),
+    R2("prune-nm-2-5-sparsegpt", [*PRUNE[:4], "sparsegpt", "--pattern", "2:5", "--quiet", "--calibration", V1, "--out",
+                                  "runs/p"], 2, "a multiple of 5"),
+    R2("validate-nm-3-7", [*VALIDATE, V1, "--method", "wanda", "--pattern", "3:7", "--out", "runs/v"], 2,
+       "a multiple of 7"),
+    # ---- --set values ------------------------------------------------------------------------------
+    R2("set-yaml-python-tag", ["build", "small.yaml", "--out", "out", "--set", "name=!!python/object/apply:os.system [x]"],
+       2, "the value is not plain YAML"),
+    R2("set-broken-yaml", ["build", "small.yaml", "--out", "out", "--set", "components=[{unclosed"], 2,
+       "the value is not plain YAML"),
+    # ---- the results store -------------------------------------------------------------------------
+    R2("predict-fit-corrupt-rows", ["predict", "fit", "--store", "store", "--out", "p.json"], 2,
+       "bad.parquet is unreadable", lambda ws: _store(ws, rows=b"PAR1 garbage")),
+    R2("predict-fit-corrupt-features", ["predict", "fit", "--store", "store", "--out", "p.json"], 2,
+       "fp.json of the results store is damaged", lambda ws: _store(ws, features="{not json")),
+    R2("predict-add-corrupt-results", ["predict", "add", "runs/v", "--store", "store", "--no-model"], 2,
+       "results.parquet is unreadable", lambda ws: ws.write("runs/v/results.parquet", b"garbage")),
+    # ---- where the output goes, and what a failure leaves ------------------------------------------
+    R2("out-tilde-expanded", ["build", "small.yaml", "--out=~/sets", "--seed", "4", "--quiet"], 0,
+       "home/sets/small/v1.0.0", _home, left=("+home/sets/small/v1.0.0/*", "-home/")),
+    R2("out-dangling-symlink-build", "build small.yaml --out gone", 2, "is a dangling symlink", _dangling),
+    R2("out-under-dangling-symlink-prune", [*PRUNE, "--calibration", V1, "--out", "gone/p"], 2,
+       "is under a dangling symlink", _dangling),
+    R2("validate-failed-leaves-no-out", [*VALIDATE, V1, "--ppl-seq-len", "100000", "--out", "new/v"], 2,
+       "fewer than one 100000-token window"),  # fails after --out was made: it is removed again
+    R2("cache-read-only-validate", [*VALIDATE, V1, "--out", "runs/v"], 2, "the curate cache", _ro_cache, mount=True),
+    R2("quantize-rtn-calibration-missing", [*QUANT, "--method", "rtn", "--calibration", "nope"], 2,
+       "calibration set nope does not exist"),
 ]
 
 

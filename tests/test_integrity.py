@@ -62,7 +62,11 @@ def test_case(case, base, tmp_path, monkeypatch):
 
 def test_table_has_at_least_60_kinds():
     assert len(CASES) >= 60 and len({c.id for c in CASES}) == len(CASES)
-    assert sum(c.new for c in CASES) >= 40
+    assert sum(c.new and c.issue == 11 for c in CASES) >= 40
+
+
+def test_issue_21_adds_at_least_40_kinds():
+    assert sum(c.issue == 21 for c in CASES) >= 40
 
 
 # --------------------------------------------------------------------------- unit tests

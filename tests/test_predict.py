@@ -115,10 +115,10 @@ def test_cli_fit_and_error(tmp_path):
     (tmp_path / "store" / "features").mkdir()
     for fp, f in feats.items():
         (tmp_path / "store" / "features" / f"{fp}.json").write_text(json.dumps({"fingerprint": fp, "features": f}))
-    out = tmp_path / "p.joblib"
+    out = tmp_path / "p.json"
     assert main(["predict", "fit", "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
     pred = load_predictor(out)
-    assert pred.n_rows == 24 and json.loads(out.with_suffix(".json").read_text())["n_recipes"] == 8
+    assert pred.n_rows == 24 and json.loads(out.read_text())["summary"]["n_recipes"] == 8
     assert main(["predict", "fit", "--store", str(tmp_path / "empty"), "--out", str(out)]) == 2
 
 
@@ -129,7 +129,7 @@ def test_features_of_real_set_folders_and_rank_cli(tmp_path, tiny_lm):
     from curate.cli import main
     from curate.context import RunContext
     from curate.recipe import parse_recipe
-    from curate.validate.predict import Predictor, _pipeline
+    from curate.validate.predict import LinearModel, Predictor, _pipeline
 
     corpus = tmp_path / "docs.jsonl"
     with corpus.open("w") as fh:
@@ -155,8 +155,81 @@ def test_features_of_real_set_folders_and_rank_cli(tmp_path, tiny_lm):
 
     names = ["distinct_2", "ngram4_aggregation"]
     x = np.array([[0.1, 0.1], [0.5, 0.2], [0.9, 0.3]])
-    pred = Predictor(features=names, dimensions=["Total"], models={"Total": _pipeline().fit(x, [0.1, 0.5, 0.9])},
+    pred = Predictor(features=names, dimensions=["Total"], models={"Total": LinearModel.from_pipeline(_pipeline().fit(x, [0.1, 0.5, 0.9]))},
                      halfwidth={"Total": 0.05}, rho_recipe={"Total": 1.0}, rho_rows={"Total": 1.0}, n_rows=3,
-                     n_recipes=3, recipes=["a", "b", "c"], config={}, fingerprint="x")
-    pred.save(tmp_path / "p.joblib")
-    assert main(["predict", "rank", str(path), "--model", str(tmp_path / "p.joblib")]) == 0
+                     n_recipes=3, recipes=["a", "b", "c"], config={}, fingerprint="f" * 64)
+    pred.save(tmp_path / "p.json")
+    assert main(["predict", "rank", str(path), "--model", str(tmp_path / "p.json")]) == 0
+
+
+# ------------------------------------------------------------------ the file: data, never code
+
+
+def test_saved_predictor_round_trips_and_predicts_as_sklearn(tmp_path):
+    import numpy as np
+
+    from curate.predict import _clean, _pipeline, training_frame
+
+    rows, feats = _store_rows()
+    pred = fit_predictor(rows, feats)
+    back = load_predictor(pred.save(tmp_path / "p.json"))
+    assert back.fingerprint == pred.fingerprint and back.features == pred.features
+    frame, names, _ = training_frame(rows, feats)
+    x = _clean(frame.select(names).to_numpy())
+    ref = _pipeline().fit(x, frame["Total"].to_numpy()).predict(x)  # the sklearn pipeline itself
+    assert np.allclose(back.models["Total"].predict(x), ref, atol=1e-10)
+    assert back.rank({r: _truth(r)[0] for r in RECIPES}) == pred.rank({r: _truth(r)[0] for r in RECIPES})
+
+
+class _Evil:
+    """Unpickling this writes a marker file: what a crafted predictor would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_crafted_pickle_is_refused_without_running_code(tmp_path):
+    import pickle
+
+    from curate.cli import main
+    from curate.errors import CurateError
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.joblib"
+    evil.write_bytes(pickle.dumps(_Evil(marker)))
+    with pytest.raises(CurateError, match="is not a curate predictor .not JSON text"):
+        load_predictor(evil)
+    assert main(["predict", "rank", str(tmp_path), "--model", str(evil)]) == 2
+    assert not marker.exists()  # nothing was unpickled
+    pickle.loads(evil.read_bytes())  # the control: the same bytes do write it when unpickled
+    assert marker.exists()
+
+
+def test_edited_or_other_version_predictor_is_refused(tmp_path):
+    from curate.errors import CurateError
+
+    rows, feats = _store_rows()
+    path = fit_predictor(rows, feats).save(tmp_path / "p.json")
+    good = json.loads(path.read_text())
+    cases = {
+        "edited": ({**good, "halfwidth": {k: 0.0 for k in good["halfwidth"]}}, "digest does not match"),
+        "old-version": ({**good, "format_version": 1}, "format version 1"),
+        "features-v0": ({**good, "feature_version": 0}, "feature version 0"),
+        "not-ours": ({"hello": 1}, "no 'format'"),
+        "garbage": ("{not json", "not valid JSON"),
+    }
+    for name, (data, msg) in cases.items():
+        f = tmp_path / f"{name}.json"
+        f.write_text(data if isinstance(data, str) else json.dumps(data))
+        with pytest.raises(CurateError, match=msg):
+            load_predictor(f)
+    body = {k: v for k, v in good.items() if k != "digest"}  # re-digested but malformed numbers
+    body["models"]["Total"]["coef"] = body["models"]["Total"]["coef"][:-1]
+    from curate.predict import _digest
+
+    (tmp_path / "short.json").write_text(json.dumps({**body, "digest": _digest(body)}))
+    with pytest.raises(CurateError, match="malformed"):
+        load_predictor(tmp_path / "short.json")

@@ -43,13 +43,12 @@ def make_set(root: Path, name: str, seed: int, n: int = 8, L: int = 16, tokenize
     ds = datasets.Dataset.from_dict(rows)
     ds.save_to_disk(str(path))
     ds.to_parquet(str(path / "data" / "train-00000-of-00001.parquet"))  # readers verify both copies
-    from curate.sets.fingerprint import fingerprint_rows
+    from curate.sets.fingerprint import fingerprint_rows, seal_manifest
 
     fp = fingerprint_rows(ds.to_list())
-    (path / "manifest.json").write_text(json.dumps({"name": name, "version": "v1.0.0", "fingerprint": fp,
-                                                    "created_at": "2026-11-27T03:00:00Z", "n_samples": n,
-                                                    "seq_len": L, "model": {"tokenizer": tokenizer} if tokenizer else {},
-                                                    "sources": [], "steps": []}))
+    (path / "manifest.json").write_text(json.dumps(seal_manifest({
+        "name": name, "version": "v1.0.0", "fingerprint": fp, "created_at": "2026-11-27T03:00:00Z", "n_samples": n,
+        "seq_len": L, "model": {"tokenizer": tokenizer} if tokenizer else {}, "sources": [], "steps": []})))
     return path
 
 

@@ -12,7 +12,7 @@ from tiny_models import tiny_llama
 
 from curate.errors import CurateError
 from curate.evaluate.evaluator import EvalConfig
-from curate.sets.fingerprint import fingerprint_rows
+from curate.sets.fingerprint import fingerprint_rows, seal_manifest
 from curate.validate import ValidateConfig, validate
 from prune_backend import PruneConfig
 
@@ -27,9 +27,9 @@ def make_chat_set(root, n=8, L=16):
     ds = datasets.Dataset.from_dict(rows)
     ds.save_to_disk(str(path))
     ds.to_parquet(str(path / "data" / "train-00000-of-00001.parquet"))
-    (path / "manifest.json").write_text(json.dumps({
+    (path / "manifest.json").write_text(json.dumps(seal_manifest({
         "name": "chat", "version": "v1.0.0", "fingerprint": fingerprint_rows(ds.to_list()),
-        "created_at": "2026-11-27T03:00:00Z", "n_samples": n, "seq_len": L, "model": {}, "sources": [], "steps": []}))
+        "created_at": "2026-11-27T03:00:00Z", "n_samples": n, "seq_len": L, "model": {}, "sources": [], "steps": []})))
     return path, ids, masks
 
 

@@ -108,8 +108,24 @@ def quiet_progress() -> None:
         sys.modules["datasets"].disable_progress_bars()
 
 
+def _in_cache(filename) -> str | None:
+    """The cache folder when ``filename`` is inside it (its errors are not about --out)."""
+    from curate.models import cache_dir
+
+    try:
+        cache = os.path.realpath(cache_dir())
+        real = os.path.realpath(os.fsdecode(filename))
+        return cache if os.path.commonpath([cache, real]) == cache else None
+    except (TypeError, ValueError, OSError):
+        return None
+
+
 def os_error_line(exc: OSError) -> str:
     where = f" {exc.filename}" if exc.filename else ""
+    cache = _in_cache(exc.filename) if exc.filename else None
+    if cache is not None:
+        return (f"{exc.strerror or exc}:{where} (the curate cache {cache} must be writable: "
+                "fix its permissions or set CURATE_CACHE to a writable folder)")
     hint = {errno.ENOSPC: "free some space or choose another --out", errno.EDQUOT: "free some space or choose another --out",
             errno.EROFS: "choose a writable --out", errno.EACCES: "check the permissions or choose another path",
             errno.EPERM: "check the permissions or choose another path"}.get(exc.errno or 0, "check the path")

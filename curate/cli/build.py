@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from curate.cli.options import OutPath
+
 
 @click.command()
 @click.argument("recipe", required=False, default="default")
-@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", default="out", show_default=True, type=OutPath(file_okay=False),
               help="Root folder; the set goes to OUT/<name>/<version>/.")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -35,6 +37,9 @@ def build(recipe, out_dir, seed, overrides, version, device, quiet):
         overrides = (*overrides, f"model.device={device}")
     path = find_recipe(recipe)
     rec = load_recipe(path, list(overrides))
+    from curate.budget import check_build_size
+
+    check_build_size(rec, warn=lambda _: None)  # memory first: an absurd size is not a disk problem (warned later)
     check_writable(out_dir, need_bytes=estimate_set_bytes(rec.n_samples, rec.seq_len))
     click.echo(f"building '{rec.name}' ({rec.n_samples} x {rec.seq_len} tokens, seed "
                f"{seed if seed is not None else rec.seed}, model {rec.model.name}) from {path}", err=True)

@@ -13,6 +13,7 @@ them with evaluation).
 from __future__ import annotations
 
 import functools
+import os
 import types
 import typing
 from collections.abc import Callable
@@ -26,6 +27,14 @@ _OWN = ("device", "batch_size")  # each command declares these itself
 # A list option given only '' or 'none' (``--dsnot-skip none``) means the empty list: click has no
 # other way to pass one, and leaving the flag out means the config's default (e.g. ("mlp",)).
 _EMPTY = ("", "none")
+
+
+class OutPath(click.Path):
+    """``--out`` of every command: a folder (or file) path with ``~`` expanded, which a shell
+    leaves alone in ``--out=~/sets``, so that nothing is written to a folder named ``~``."""
+
+    def convert(self, value, param, ctx):
+        return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
 
 
 def _click_type(annotation: Any) -> tuple[Any, bool]:

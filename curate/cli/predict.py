@@ -1,8 +1,8 @@
 """``curate predict``: retention predicted from set-level scores, before pruning.
 
     curate predict add runs/val --sets out/default out/igsp     # a validation's rows -> the store
-    curate predict fit --out runs/predictor.joblib              # fit + leave-one-recipe-out rho
-    curate predict rank out/cola out/zipcal --model runs/predictor.joblib
+    curate predict fit --out runs/predictor.json              # fit + leave-one-recipe-out rho
+    curate predict rank out/cola out/zipcal --model runs/predictor.json
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
+from curate.cli.options import OutPath
 
 STORE_HELP = "Results store folder (default: ~/.cache/curate/results)."
 
@@ -21,8 +23,8 @@ def predict():
     \b
     Examples:
       curate predict add runs/val --sets out/default out/igsp
-      curate predict fit --out runs/predictor.joblib
-      curate predict rank out/cola out/zipcal --model runs/predictor.joblib
+      curate predict fit --out runs/predictor.json
+      curate predict rank out/cola out/zipcal --model runs/predictor.json
     """
 
 
@@ -33,7 +35,6 @@ def predict():
 @click.option("--no-model", is_flag=True, help="Skip the model features (log_ppl, min_k_pp).")
 def add(validate_out, sets, store, no_model):
     """Add the rows of a ``curate validate`` output folder (its results.parquet) to the store."""
-    import polars as pl
 
     from curate.errors import CurateError
     from curate.sets.read import load_set
@@ -42,7 +43,9 @@ def add(validate_out, sets, store, no_model):
     path = Path(validate_out) / "results.parquet"
     if not path.exists():
         raise CurateError(f"{path} does not exist", hint="give the --out folder of a curate validate run")
-    table = pl.read_parquet(path)
+    from curate.predict import read_rows
+
+    table = read_rows(path)
     loaded = {}
     for spec in sets:
         cs = load_set(spec)
@@ -57,7 +60,7 @@ def add(validate_out, sets, store, no_model):
 
 
 @predict.command()
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to save the fitted predictor (.joblib).")
+@click.option("--out", required=True, type=OutPath(dir_okay=False), help="Where to save the fitted predictor (one JSON file).")
 @click.option("--store", type=click.Path(file_okay=False), default=None, help=STORE_HELP)
 @click.option("--method", default=None, help="Pruning method label of the rows to fit (default: the most common).")
 @click.option("--sparsity", type=float, default=None)
@@ -76,7 +79,7 @@ def fit(out, store, method, sparsity, pattern):
     click.echo("|---|---|---|---|")
     for d in pred.dimensions:
         click.echo(f"| {d} | {pred.rho_recipe[d]:.3f} | {pred.rho_rows[d]:.3f} | {pred.halfwidth[d]:.3f} |")
-    click.echo(f"saved {out} (+ {Path(out).with_suffix('.json').name})", err=True)
+    click.echo(f"saved {out}", err=True)
 
 
 @predict.command()

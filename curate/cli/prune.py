@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.options import draw_options, prune_config, prune_options
+from curate.cli.options import OutPath, draw_options, prune_config, prune_options
 
 
 @click.command()
@@ -20,7 +20,7 @@ from curate.cli.options import draw_options, prune_config, prune_options
 @click.option("--device", default=None, help="Compute device (default: cuda if available, else cpu).")
 @click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Calibration sequences per forward.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="New folder for the pruned model.")
+@click.option("--out", "out_dir", required=True, type=OutPath(file_okay=False), help="New folder for the pruned model.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prune(model_name, calibration, prune_kw, nsamples, seed, retokenize, seq_len, device, dtype, batch_size,
           out_dir, quiet):

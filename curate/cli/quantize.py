@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.options import draw_options, moe_options, quant_grid_options
+from curate.cli.options import OutPath, draw_options, moe_options, quant_grid_options
 
 
 @click.command()
@@ -24,7 +24,7 @@ from curate.cli.options import draw_options, moe_options, quant_grid_options
 @click.option("--device", default=None, help="Compute device (default: cuda if available, else cpu).")
 @click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="New folder for the model.")
+@click.option("--out", "out_dir", required=True, type=OutPath(file_okay=False), help="New folder for the model.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def quantize(model_name, calibration, method, bits, group_size, sym, act_order, static_groups, percdamp, blocksize,
              moe_calibration, min_expert_tokens, expert_fallback, nsamples, seed, retokenize, seq_len, device, dtype, batch_size, out_dir, quiet):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import click
 
+from curate.cli.options import OutPath
+
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="SET_OR_SOURCE...")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=OutPath(file_okay=False),
               help="Folder for scores.parquet, summary.json/.md and plots/.")
 @click.option("--model", default="smollm2-135m", show_default=True, help="Model for ppl / Min-K% / Min-K%++ / entropy.")
 @click.option("--reference", default=None,

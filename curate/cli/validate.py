@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.options import prune_config, prune_options, quant_grid_options
+from curate.cli.options import OutPath, prune_config, prune_options, quant_grid_options
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -42,7 +42,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16 or auto.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Batch size of pruning and evaluation.")
 @click.option("--retokenize", is_flag=True, help="Re-tokenize sets made for another tokenizer from their text, with the model's tokenizer.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (rerun to resume).")
+@click.option("--out", "out_dir", required=True, type=OutPath(file_okay=False), help="Output folder (rerun to resume).")
 @click.option("--store", type=click.Path(file_okay=False), default=None,
               help="Results store (curate predict) to append the tidy rows and the sets' features to.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -97,11 +97,18 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
         err = exc.errors()[0]
         field = "--" + str(err["loc"][-1]).replace("_", "-") if err["loc"] else "option"
         raise CurateError(f"{field}: {err['msg']}") from None
+    from curate.evaluate.texts import resolve_text
+
+    for t in ev.texts:  # unknown names, domains and undecodable files fail before any model loads
+        resolve_text(t)
     if ev.tasks:
         from curate.evaluate.harness import check_tasks
 
         check_tasks(list(ev.tasks))
-    table = run(cfg)
+    from curate.sets.write import removing_empty_created
+
+    with removing_empty_created(out_dir):
+        table = run(cfg)
     from curate.evaluate.dimensions import summarize
 
     if table.is_empty():

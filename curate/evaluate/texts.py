@@ -124,18 +124,36 @@ def _mmlu_math() -> Iterator[tuple[str, str]]:
 
 
 def _file_docs(path: Path) -> Callable[[], Iterator[tuple[str, str]]]:
+    """A user's held-out file, decoded as strictly as a build's source files (binary, non-UTF-8
+    text is an error naming the byte, never perplexity on U+FFFD), checked once up front."""
+    from curate.errors import SourceError
+    from curate.sources.files import FilesSource
+
+    reader = FilesSource([str(path)])
+    if path.stat().st_size == 0:
+        raise CurateError(f"evaluation text {path} is empty", hint="pass a file with text in it")
+    try:
+        reader.check_utf8(path) if path.suffix == ".jsonl" else reader.read_text(path)
+    except SourceError as exc:  # the build's wording, with a hint for --texts
+        raise CurateError(exc.message.replace("source file", "evaluation text"),
+                          hint="pass --texts a UTF-8 text file, or a .jsonl with a 'text' field per line") from None
+
     def docs() -> Iterator[tuple[str, str]]:
         if path.suffix == ".jsonl":
             with open(path, encoding="utf-8") as f:
                 for i, line in enumerate(f):
                     if line.strip():
-                        row = json.loads(line)
-                        if "text" not in row:
-                            raise CurateError(f"{path} line {i + 1} has no 'text' field",
+                        try:
+                            row = json.loads(line)
+                        except ValueError:
+                            raise CurateError(f"{path} line {i + 1} is not valid JSON",
+                                              hint="write one JSON object with a 'text' field per line") from None
+                        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                            raise CurateError(f"{path} line {i + 1} has no 'text' string field",
                                               hint="write one JSON object with a 'text' field per line")
                         yield f"{path.name}/{i}", row["text"]
         else:
-            yield path.name, path.read_text(encoding="utf-8", errors="replace")
+            yield path.name, reader.read_text(path)
 
     return docs
 
@@ -168,6 +186,11 @@ def resolve_text(spec: str) -> EvalText:
     path_s, _, domain = spec.partition("=")
     path = Path(path_s).expanduser()
     if path.exists() and path.is_file():
+        from curate.evaluate.dimensions import DOMAIN_DIMENSIONS
+
+        if domain and domain.lower() not in DOMAIN_DIMENSIONS:
+            raise CurateError(f"unknown domain '{domain}' of evaluation text {path_s}",
+                              hint=f"use {path_s}=<domain>, a domain of: {', '.join(sorted(DOMAIN_DIMENSIONS))}")
         return EvalText(str(path), domain or "general", "user", _file_docs(path))
     import difflib
 

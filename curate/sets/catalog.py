@@ -68,7 +68,7 @@ def list_sets(root: str | Path = "out", damaged: list[dict[str, str]] | None = N
         try:
             if "error" in m:
                 raise DamagedSetError(m["error"])
-            verify_version(path, manifest=m)
+            verify_version(path, manifest={k: v for k, v in m.items() if k != "path"})  # "path" is ours
         except CurateError as exc:
             if damaged is not None:
                 damaged.append({"path": str(path), "error": exc.one_line()})

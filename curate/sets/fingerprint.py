@@ -142,6 +142,63 @@ def _remember(real: str, key: Any, fp: str) -> None:
         pass
 
 
+# ----------------------------------------------------------------------------- the manifest, bound whole
+
+DIGEST_FIELD = "manifest_digest"
+
+
+def manifest_digest(m: dict[str, Any]) -> str:
+    """sha256 over every field of a manifest but the digest itself (canonical JSON), so that no
+    field a reader trusts (name, version, seed, recipe hash, model, tokenizer, counts, ...) can be
+    edited without the set reading as damaged. Beside the content fingerprint, which stays the
+    rows' identity (the same recipe and seed give the same fingerprint)."""
+    body = {k: v for k, v in m.items() if k != DIGEST_FIELD}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                                     default=str).encode()).hexdigest()
+
+
+def seal_manifest(m: dict[str, Any]) -> dict[str, Any]:
+    """``m`` as it will read back from JSON, with its :func:`manifest_digest` added."""
+    m = json.loads(json.dumps({k: v for k, v in m.items() if k != DIGEST_FIELD}, ensure_ascii=False, default=str))
+    return {**m, DIGEST_FIELD: manifest_digest(m)}
+
+
+def check_manifest_bound(vdir: Path, m: dict[str, Any]) -> None:
+    """The manifest's digest matches its fields, and the folder's name is its version label."""
+    mf = vdir / MANIFEST
+    if m.get(DIGEST_FIELD) != manifest_digest(m):
+        why = "has no manifest_digest" if DIGEST_FIELD not in m else "was edited after it was written (its fields " \
+              "do not match its manifest_digest)"
+        raise DamagedSetError(f"{mf} {why}", hint=_HINT)
+    if m.get("version") != vdir.name:
+        raise DamagedSetError(f"{vdir} holds version {m.get('version')!r} of {m.get('name')!r}: the folder name "
+                              "must be its label", hint="move it back to out/<name>/<version>, or rebuild it")
+
+
+def _inside(root: str, path: str) -> bool:
+    return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+
+def check_inside(vdir: Path) -> None:
+    """Nothing a reader opens leaves the version folder: no symlink under it resolves outside,
+    and every arrow file ``state.json`` names is inside it."""
+    root = os.path.realpath(vdir)
+    for dirpath, dirnames, filenames in os.walk(vdir):  # links are not followed
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p) and not _inside(root, p):
+                raise DamagedSetError(f"{p} is a symlink out of the version folder (to {os.readlink(p)})",
+                                      hint="a set version holds its own files; replace the link with the file or rebuild")
+    try:
+        state = json.loads((vdir / "state.json").read_text())
+        names = [f["filename"] for f in state.get("_data_files") or []]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return  # reported as unreadable or missing by verify_version
+    for n in names:
+        if not isinstance(n, str) or os.path.isabs(n) or not _inside(root, os.path.join(vdir, n)):
+            raise DamagedSetError(f"{vdir / 'state.json'} points at {n!r}, outside the version folder", hint=_HINT)
+
+
 def verify_version(version_dir: str | Path, *, use_cache: bool = True,
                    manifest: dict[str, Any] | None = None) -> str:
     """Check that the rows of both data copies hash to the manifest's fingerprint, that their
@@ -153,14 +210,18 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
     expected = m.get("fingerprint")
     if not isinstance(expected, str) or not expected:
         raise DamagedSetError(f"{mf} has no fingerprint", hint=_HINT)
+    check_inside(vdir)
     real = os.path.abspath(vdir)
     if use_cache and _cached(real, expected):  # a few stat calls, no parsing of the data files
+        check_manifest_bound(vdir, m)
         return expected
+    if not (vdir / "state.json").is_file():
+        raise DamagedSetError(f"{vdir / STATE} is missing", hint=_HINT)
     try:
         arrows = arrow_files(vdir)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DamagedSetError(f"{vdir / STATE} is unreadable ({type(exc).__name__})", hint=_HINT) from None
-    files = [mf, vdir / STATE, *arrows, vdir / PARQUET]
+    files = [mf, vdir / STATE, vdir / "dataset_info.json", *arrows, vdir / PARQUET]
     missing = [f for f in files if not f.is_file()]
     if missing or not arrows:
         raise DamagedSetError(f"{missing[0] if missing else vdir / STATE} is missing"
@@ -184,5 +245,6 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
         if isinstance(seq_len, int) and lengths and lengths != {seq_len}:
             raise DamagedSetError(f"{where} holds rows of {sorted(lengths)[:3]} tokens, {mf} says seq_len={seq_len}",
                                   hint=_HINT)
+    check_manifest_bound(vdir, m)  # after the rows, so that an edited count is named as such
     _remember(real, key, expected)
     return expected

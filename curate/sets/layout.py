@@ -53,8 +53,9 @@ def read_manifest_file(path: Path) -> dict[str, Any]:
 
 def is_version_dir(path: Path) -> bool:
     """A finished version folder. Hidden folders (``.tmp-*`` of a write in progress or killed)
-    never count, whatever they hold."""
-    return not path.name.startswith(".") and (path / MANIFEST).exists() and (path / STATE).exists()
+    never count, whatever they hold. A folder with a manifest is a version even when other files
+    are missing: verification then names the missing file instead of the folder being skipped."""
+    return not path.name.startswith(".") and path.is_dir() and (path / MANIFEST).exists()
 
 
 def version_sort_key(d: Path) -> tuple[str, str]:

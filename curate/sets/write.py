@@ -29,7 +29,12 @@ from typing import Any
 
 from curate.errors import CurateError
 from curate.records import Sample
-from curate.sets.fingerprint import FINGERPRINT_COLUMNS, fingerprint_rows, verify_version
+from curate.sets.fingerprint import (
+    FINGERPRINT_COLUMNS,
+    fingerprint_rows,
+    seal_manifest,
+    verify_version,
+)
 from curate.sets.layout import CARD, MANIFEST, PARQUET, DamagedSetError, version_dirs
 
 __all__ = ["FINGERPRINT_COLUMNS", "fingerprint_rows", "normalize_rows", "write_version", "check_label",
@@ -70,6 +75,10 @@ def check_writable(out_dir: str | Path, *, need_bytes: int = 0, what: str = "--o
     anc = p
     while not anc.exists() and not anc.is_symlink() and anc != anc.parent:
         anc = anc.parent
+    if anc.is_symlink() and not anc.exists():
+        raise CurateError(f"{what} {p} {'is' if anc == p else 'is under'} a dangling symlink "
+                          f"{'' if anc == p else str(anc) + ' '}(to {os.readlink(anc)}, which does not exist)",
+                          hint=f"create its target, remove the link, or choose another {what}")
     if not anc.is_dir():
         where = "is a file" if anc == p else f"is under the file {anc}"
         raise CurateError(f"{what} {p} {where}, not a folder", hint=f"choose another {what}")
@@ -176,9 +185,24 @@ def _missing_dirs(path: Path) -> list[Path]:
     return out  # deepest first
 
 
+@contextlib.contextmanager
+def removing_empty_created(path: str | Path):
+    """On failure, remove the folders up to ``path`` that the block created and left empty, so
+    that a refused command leaves no empty ``--out`` behind (files written stay: resumable)."""
+    created = _missing_dirs(Path(path))
+    try:
+        yield
+    except BaseException:
+        for d in created:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
 def _write_meta(tmp: Path, manifest: dict[str, Any]) -> None:
     from curate.sets.card import render_card
 
+    manifest = seal_manifest(manifest)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
     (tmp / CARD).write_text(render_card(manifest))
 

@@ -19,6 +19,17 @@ from curate.registry import Spec
 
 Split = Literal["calibration", "heldout", "all"]
 HELDOUT_PERMILLE = 100  # 10 % of each bundled source is held out for evaluation
+# A document is tokenized whole by the samplers (~30 bytes of Python ints per token): one of 8 M
+# characters costs ~60 MB, one of 50 M past a GB. Longer documents are an error, not a slow OOM.
+MAX_DOC_CHARS = 8_000_000
+
+
+def doc_too_long(where: str, n: int, unit: str = "characters"):
+    from curate.errors import SourceError
+
+    return SourceError(f"{where} is a document of {n:,} {unit}, more than the {MAX_DOC_CHARS:,} a "
+                       "document may hold", hint="split it into smaller documents (e.g. one per paragraph "
+                       "or section, as jsonl rows)")
 
 
 class SourceSpec(Spec):
@@ -58,6 +69,8 @@ class Source:
         for doc_id, group, text in self.documents():
             if not text or not text.strip():
                 continue
+            if len(text) > MAX_DOC_CHARS:
+                raise doc_too_long(f"document {doc_id} of source '{self.name}'", len(text))
             if split != "all" and split_of(self.name, group, self.heldout_permille) != split:
                 continue
             seen = True

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from curate.errors import SourceError
-from curate.sources.base import Source
+from curate.sources.base import MAX_DOC_CHARS, Source, doc_too_long
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -65,18 +65,24 @@ class FilesSource(Source):
 
     def read_text(self, path: Path) -> str:
         """One .txt document, decoded strictly; binary or undecodable bytes are a SourceError."""
+        size = path.stat().st_size
+        if size > 4 * MAX_DOC_CHARS:  # before reading it: no encoding packs more than 4 bytes a character
+            raise doc_too_long(f"source file {path}", size, "bytes")
         raw = path.read_bytes()
         nul = raw.find(b"\x00", 0, 1 << 16)
         if nul >= 0 and not self.encoding.startswith("utf_16") and not self.encoding.startswith("utf_32"):
             raise SourceError(f"source file {path} looks binary (NUL byte at offset {nul})",
                               hint="calibration sources must be text; remove it from 'paths'")
         try:
-            return raw.decode(self.encoding)
+            text = raw.decode(self.encoding)
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
             raise SourceError(f"source file {path} is not valid {self.encoding} (byte 0x{raw[exc.start]:02x} at "
                               f"offset {exc.start}, line {line})",
                               hint="set 'encoding' on the source (e.g. encoding: latin-1) or convert the file to UTF-8") from None
+        if len(text) > MAX_DOC_CHARS:
+            raise doc_too_long(f"source file {path}", len(text))
+        return text
 
     @staticmethod
     def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
@@ -138,4 +144,6 @@ class FilesSource(Source):
                 if not text or not text.strip():
                     self.dropped["empty_text"] += 1
                     continue
+                if len(text) > MAX_DOC_CHARS:
+                    raise doc_too_long(f"source file {path} row {i}", len(text))
                 yield doc_id, doc_id, text

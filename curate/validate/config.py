@@ -16,20 +16,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.evaluate.evaluator import EvalConfig
-from prune_backend.config import MoECalibration, PruneConfig
+from prune_backend.config import Device, MoECalibration, PruneConfig
 from prune_backend.quant.config import QuantConfig
 
 
 class ValidateConfig(BaseModel):
     """Everything ``curate validate`` needs; one field per CLI flag."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     sets: list[str] = Field(min_length=1, description="set folders (curate versions) or dataset files")
     out: Path = Path("validate-out")
     model: str = "smollm2-135m"
     dtype: str = "float32"
-    device: str | None = None
+    device: Device = None
     prune: PruneConfig = Field(default_factory=PruneConfig)
     seeds: int = Field(3, ge=1, description="draws per set, seeds 0..K-1")
     nsamples: int | None = Field(None, ge=1, description="rows per draw; default: half the set, at most 128")

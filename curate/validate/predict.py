@@ -1,8 +1,8 @@
 """Retention predicted before pruning: a results store, set-level features, a fitted model.
 
     curate predict add runs/val --sets out/default out/igsp     # put a validation's rows in the store
-    curate predict fit --out predictor.joblib                   # fit + leave-one-recipe-out rho
-    curate predict rank out/cola out/zipcal --model predictor.joblib
+    curate predict fit --out predictor.json                      # fit + leave-one-recipe-out rho
+    curate predict rank out/cola out/zipcal --model predictor.json
 
     from curate.validate.predict import append_results, fit_predictor, rank_sets
     append_results(table, sets={"default@v1.0.0": "out/default"})   # after curate.validate.validate
@@ -39,7 +39,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,13 @@ def features_of_set(cs, *, model=None, tokenizer=None, domains=None) -> dict[str
     texts = cs.texts()
     cols = cs.dataset.column_names
     sources = list(cs.dataset["source"]) if "source" in cols else [""] * len(texts)
+    if model is not None and tokenizer is not None:  # the model scores read the stored ids: same tokenizer
+        from curate.models import tokenizer_fingerprint
+
+        fp, ours = cs.tokenizer_fingerprint, tokenizer_fingerprint(tokenizer)
+        if fp and fp != ours:
+            raise CurateError(f"set {cs.name} was tokenized with tokenizer {fp[:12]}, the feature model's is "
+                              f"{ours[:12]}", hint="pass sets built for smollm2-135m, the model the features are measured with")
     ids = cs.draw(tokenizer=tokenizer) if model is not None else None  # every row, (N, L)
     return set_features(texts, sources, model=model, input_ids=ids, domains=domains)
 
@@ -184,13 +191,34 @@ def read_store(store: str | Path | None = None):
         raise CurateError(f"the results store {store} has no validation rows",
                           hint="validate some sets, then: curate predict add <validate-out> --sets <set folders>")
     # rows stored before the MoE columns existed get them as nulls
-    rows = pl.concat([with_moe_columns(pl.read_parquet(f)).select(TABLE_COLUMNS) for f in files]).unique(
+    rows = pl.concat([with_moe_columns(read_rows(f)).select(TABLE_COLUMNS) for f in files]).unique(
         maintain_order=True)
     feats = {}
     for f in sorted((store / "features").glob("*.json")):
-        d = json.loads(f.read_text())
-        feats[d["fingerprint"]] = d["features"]
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+            fp, fx = d["fingerprint"], d["features"]
+            if not (isinstance(fp, str) and isinstance(fx, dict)
+                    and all(isinstance(v, int | float) for v in fx.values())):
+                raise TypeError
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CurateError(f"features file {f} of the results store is damaged (not the JSON curate writes)",
+                              hint="delete it; 'curate predict add' computes it again") from None
+        feats[fp] = fx
     return rows, feats
+
+
+def read_rows(path: Path):
+    """A tidy results table (parquet), or a one-line error naming it."""
+    import polars as pl
+
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        hint = ("delete it and add the validation again: curate predict add <validate-out> --sets ..."
+                if path.parent.name == "rows" else "rerun the validation into a new --out")
+        raise CurateError(f"results table {path} is unreadable ({first})", hint=hint) from None
 
 
 # ------------------------------------------------------------------------------ fitting
@@ -254,12 +282,43 @@ def spearman(a, b) -> float:
 
 
 @dataclass
+class LinearModel:
+    """A fitted ``StandardScaler`` + ridge as plain numbers: ``y = ((x - mean) / scale) . coef +
+    intercept``. What the predictor file stores instead of pickled sklearn objects, so loading a
+    file never runs code."""
+
+    mean: list[float]  # (F,) the scaler's column means
+    scale: list[float]  # (F,) its column scales (1 where a column was constant)
+    coef: list[float]  # (F,) ridge coefficients on the scaled columns
+    intercept: float
+    alpha: float  # the ridge penalty RidgeCV chose (descriptive)
+
+    @classmethod
+    def from_pipeline(cls, pipe) -> LinearModel:
+        scaler, ridge = pipe[0], pipe[-1]
+        return cls(mean=[float(v) for v in scaler.mean_], scale=[float(v) for v in scaler.scale_],
+                   coef=[float(v) for v in ridge.coef_], intercept=float(ridge.intercept_), alpha=float(ridge.alpha_))
+
+    def predict(self, x):
+        """(N, F) features -> (N,) predictions."""
+        import numpy as np
+
+        z = (np.asarray(x, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)  # (N, F)
+        return z @ np.asarray(self.coef) + self.intercept
+
+
+PREDICTOR_FORMAT = "curate-predictor"
+PREDICTOR_FORMAT_VERSION = 2  # 1 was a joblib pickle, never loaded again
+_FIT_HINT = "fit one: curate predict fit --out PATH.json"
+
+
+@dataclass
 class Predictor:
     """Fitted per-dimension models plus everything needed to trust (or not) their output."""
 
     features: list[str]
     dimensions: list[str]
-    models: dict[str, Any]
+    models: dict[str, LinearModel]
     halfwidth: dict[str, float]  # 95 % split-conformal half-width per dimension
     rho_recipe: dict[str, float]  # leave-one-recipe-out Spearman over recipe means
     rho_rows: dict[str, float]  # ... over (set, seed) rows
@@ -302,26 +361,77 @@ class Predictor:
                 "rho_leave_one_recipe_out": {"recipe_means": self.rho_recipe, "rows": self.rho_rows},
                 "interval_halfwidth_95": self.halfwidth, "created": self.created}
 
-    def save(self, path: str | Path) -> Path:
-        import joblib
+    def to_dict(self) -> dict[str, Any]:
+        """The predictor as JSON-able data: format, version, training fingerprint, the numbers."""
+        body = {"format": PREDICTOR_FORMAT, "format_version": PREDICTOR_FORMAT_VERSION,
+                "feature_version": FEATURE_VERSION, "features": self.features, "dimensions": self.dimensions,
+                "models": {d: asdict(m) for d, m in self.models.items()}, "halfwidth": self.halfwidth,
+                "rho_recipe": self.rho_recipe, "rho_rows": self.rho_rows, "n_rows": self.n_rows,
+                "n_recipes": self.n_recipes, "recipes": self.recipes, "config": self.config,
+                "fingerprint": self.fingerprint, "loro": self.loro, "created": self.created,
+                "summary": self.summary()}
+        return {**body, "digest": _digest(body)}
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path)
-        path.with_suffix(".json").write_text(json.dumps(self.summary(), indent=2, default=str))
+    def save(self, path: str | Path) -> Path:
+        """Write the predictor as one JSON file (atomically); nothing in it can run code."""
+        path = Path(path).expanduser()
+        _atomic_write(path, json.dumps(self.to_dict(), indent=1, allow_nan=True).encode())
         return path
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    import joblib
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
-    path = Path(path)
-    if not path.exists():
-        raise CurateError(f"predictor {path} does not exist", hint="fit one: curate predict fit --out PATH")
-    obj = joblib.load(path)
-    if not isinstance(obj, Predictor):
-        raise CurateError(f"{path} is not a curate predictor", hint="fit one: curate predict fit --out PATH")
-    return obj
+
+def load_predictor(path: str | Path) -> Predictor:
+    """Read a predictor JSON file, checking format, version, digest and shapes before any use.
+    Only JSON is parsed: a pickle (or anything else) is refused without being interpreted."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CurateError(f"predictor {path} does not exist" if not path.exists() else f"predictor {path} is not a file",
+                          hint=_FIT_HINT)
+
+    def bad(why: str) -> CurateError:
+        return CurateError(f"{path} is not a curate predictor ({why})", hint=_FIT_HINT)
+
+    try:
+        d = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise bad("not JSON text; pickled predictors are never loaded") from None
+    except (ValueError, RecursionError):
+        raise bad("not valid JSON") from None
+    if not isinstance(d, dict) or d.get("format") != PREDICTOR_FORMAT:
+        raise bad("no 'format': 'curate-predictor'")
+    if d.get("format_version") != PREDICTOR_FORMAT_VERSION:
+        raise CurateError(f"predictor {path} has format version {d.get('format_version')!r}, this curate reads "
+                          f"{PREDICTOR_FORMAT_VERSION}", hint="refit it with this curate: curate predict fit --out PATH.json")
+    if d.get("feature_version") != FEATURE_VERSION:
+        raise CurateError(f"predictor {path} was fitted on feature version {d.get('feature_version')!r}, this curate "
+                          f"computes {FEATURE_VERSION}", hint="refit it: curate predict fit --out PATH.json")
+    body = {k: v for k, v in d.items() if k != "digest"}
+    if d.get("digest") != _digest(body):
+        raise bad("its digest does not match its content: edited or truncated")
+    try:
+        fp = d["fingerprint"]
+        if not (isinstance(fp, str) and len(fp) == 64 and all(c in "0123456789abcdef" for c in fp)):
+            raise ValueError("fingerprint")
+        feats = [str(f) for f in d["features"]]
+        models = {}
+        for dim in d["dimensions"]:
+            m = LinearModel(**d["models"][dim])
+            nums = [*m.mean, *m.scale, *m.coef, m.intercept]
+            if not (len(m.mean) == len(m.scale) == len(m.coef) == len(feats)) or \
+                    not all(isinstance(v, int | float) and math.isfinite(v) for v in nums) or 0 in m.scale:
+                raise ValueError(dim)
+            models[dim] = m
+        pred = Predictor(features=feats, dimensions=list(d["dimensions"]), models=models,
+                         halfwidth={k: float(d["halfwidth"][k]) for k in d["dimensions"]},
+                         rho_recipe=dict(d["rho_recipe"]), rho_rows=dict(d["rho_rows"]), n_rows=int(d["n_rows"]),
+                         n_recipes=int(d["n_recipes"]), recipes=list(d["recipes"]), config=dict(d["config"]),
+                         fingerprint=fp, loro=list(d.get("loro") or []), created=str(d.get("created") or ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"field {str(exc) or type(exc).__name__} is missing or malformed") from None
+    return pred
 
 
 def fit_predictor(rows, feats: dict[str, dict[str, float]], *, method: str | None = None,
@@ -358,7 +468,7 @@ def fit_predictor(rows, feats: dict[str, dict[str, float]], *, method: str | Non
         means = {r: (float(y[g == r].mean()), float(pred[g == r].mean())) for r in sorted(set(g))}
         rho_r[d] = spearman([m[1] for m in means.values()], [m[0] for m in means.values()])
         loro += [{"recipe": r, "dimension": d, "measured": m[0], "predicted": m[1]} for r, m in means.items()]
-        models[d] = _pipeline().fit(x, y)
+        models[d] = LinearModel.from_pipeline(_pipeline().fit(x, y))
     fp = hashlib.sha256(frame.sort(["set", "seed"]).write_csv().encode()).hexdigest()
     del pl
     return Predictor(features=names, dimensions=dims, models=models, halfwidth=half, rho_recipe=rho_r,

@@ -59,15 +59,18 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
             if "assistant_mask" not in e.cs.dataset.column_names:
                 raise CurateError(f"set {e.label} has no assistant_mask column for --mask assistant",
                                   hint="build it with a 'chat' step or 'generate' with chat: true, or drop --mask")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-
     if model_objects is not None:
         model, tokenizer, info = model_objects
     else:
         from curate.models import load_model
 
         model, tokenizer, info = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    if cfg.quant is None:  # an N:M pattern the model's shapes cannot take fails here, not in every draw
+        from prune_backend.sequential import check_nm
+
+        check_nm(model, cfg.prune.nm)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
     # Weights identity + the dtype they run in (bf16 and fp32 give different scores).
     model_fp = f"{model_fingerprint(model, info)}:{next(model.parameters()).dtype}"
     if getattr(info, "tokenizer", None):

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from prune_backend.config import MoECalibration
+from prune_backend.config import Device, MoECalibration
 from prune_backend.errors import PruneError
 
 
@@ -29,7 +29,7 @@ class QuantConfig(MoECalibration):
     libraries).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: Literal["gptq", "rtn"] = Field("gptq", description="gptq (Frantar et al. 2023) or rtn (round-to-nearest)")
     bits: int = Field(4, ge=2, le=8, description="bits per weight, 2..8")
@@ -39,7 +39,7 @@ class QuantConfig(MoECalibration):
     static_groups: bool = Field(False, description="GPTQ + act-order: groups fixed up front, contiguous")
     percdamp: float = Field(0.01, gt=0, le=1, description="GPTQ dampening, a fraction of mean(diag H)")
     blocksize: int = Field(128, ge=1, description="GPTQ columns per lazy block update")
-    device: str | None = Field(None, description="compute device (default: cuda if available, else cpu)")
+    device: Device = Field(None, description="compute device (default: cuda if available, else cpu)")
     batch_size: int = Field(8, ge=1, description="calibration sequences per forward")
 
     def __init__(self, **data: Any):

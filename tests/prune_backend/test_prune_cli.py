@@ -38,11 +38,12 @@ def _make_set(path, tok, fp=None, n=6, L=16):
     ds = datasets.Dataset.from_dict({"text": texts, "input_ids": ids})
     ds.save_to_disk(str(path))
     if fp is not None:  # a curate version: readers verify its rows against the manifest's fingerprint
-        from curate.sets.fingerprint import fingerprint_batches
+        from curate.sets.fingerprint import fingerprint_batches, seal_manifest
 
         ds.to_parquet(str(path / "data" / "train-00000-of-00001.parquet"))
-        (path / "manifest.json").write_text(json.dumps({"name": "t", "version": "v1", "model": {"tokenizer": fp},
-                                                        "fingerprint": fingerprint_batches(ds.data.to_batches())[0]}))
+        (path / "manifest.json").write_text(json.dumps(seal_manifest({
+            "name": "t", "version": path.name, "model": {"tokenizer": fp},
+            "fingerprint": fingerprint_batches(ds.data.to_batches())[0]})))
     return path
 
 
