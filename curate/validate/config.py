@@ -52,7 +52,8 @@ class ValidateConfig(BaseModel):
     @model_validator(mode="after")
     def _ray_knobs_need_ray(self) -> ValidateConfig:
         if self.executor == "local" and (self.num_gpus is not None or self.num_cpus is not None):
-            raise ValueError("num_gpus / num_cpus are resources of Ray tasks: they need executor 'ray'")
+            raise ValueError("--num-gpus / --num-cpus (num_gpus / num_cpus) are resources of Ray tasks: "
+                             "they need --executor ray")
         return self
 
     @property
