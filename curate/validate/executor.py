@@ -142,6 +142,15 @@ def _driver_context(cwd: str, env: dict[str, str]):
                 os.environ[k] = v
 
 
+def _quiet() -> None:
+    """A task's own progress bars (weights loading, set reading) would cut through the driver's one bar."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
 def _task_model(cfg: ValidateConfig, objects):
     """(model, tokenizer, info) of a task: its own copy of the caller's objects, or cfg.model loaded."""
     if objects is not None:
@@ -160,6 +169,7 @@ def _node() -> str:
 
 
 def _dense_task(cfg: ValidateConfig, objects, cwd: str, env: dict[str, str]):
+    _quiet()
     with _driver_context(cwd, env):
         model, tokenizer, info = _task_model(cfg, objects)
         model_fp = model_identity(model, info)
@@ -171,6 +181,7 @@ def _draw_task(cfg: ValidateConfig, draw: Draw, spec: str, nsamples: int, object
                prune_fn: PruneFn, hub, cwd: str, env: dict[str, str]):
     import ray
 
+    _quiet()
     node = _node()
     try:  # which attempt this is (1 = first); the bar shows it. Progress is best effort.
         attempt = ray.get(hub.start.remote(draw.name, node), timeout=30)
@@ -188,6 +199,7 @@ def _draw_task(cfg: ValidateConfig, draw: Draw, spec: str, nsamples: int, object
 def _store_task(cfg: ValidateConfig, objects, table, sets: dict[str, str], cwd: str, env: dict[str, str]):
     from curate.predict import append_results
 
+    _quiet()
     with _driver_context(cwd, env):
         model, tokenizer, _ = _task_model(cfg, objects)
         append_results(table, cfg.store, sets=sets, model=model, tokenizer=tokenizer)
