@@ -230,3 +230,32 @@ def test_ray_tasks_load_the_model_by_name_through_the_cli(cluster, tmp_path, mon
         tables[ex] = pl.read_parquet(tmp_path / ex / "results.parquet")
     assert tables["ray"].height == 2 and tables["ray"].equals(tables["local"])
     assert torch.cuda.is_available() or all(":gpu" not in f["node"] for f in facts(tmp_path / "ray"))
+
+
+def test_rebuilt_seed_draws_build_their_set_inside_the_task(cluster, tmp_path, monkeypatch):
+    """--draw rebuild: a Ray task rebuilds its seed's set into --rebuild-dir; the set, and the rows,
+    are those of a local run (builds are deterministic in recipe + seed + model)."""
+    from curate.build import build_recipe
+    from curate.context import RunContext
+    from curate.models import ModelInfo, load_tokenizer
+    from curate.recipe import load_recipe
+
+    tok = load_tokenizer("smollm2-135m")  # from the usual cache (converted once), before the test's own
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    model = tiny_llama(vocab_size=len(tok), hidden=32, layers=2, seed=0)
+    info = ModelInfo("tiny", "local", "-", None, "tiny-sha", "tok")
+    recipe = load_recipe(str(TESTS.parent / "recipes" / "wiki-windows.yaml"), ["n_samples=4", "seq_len=32"])
+    built = build_recipe(recipe, tmp_path / "sets", seed=0, ctx=RunContext.from_objects(model, tok, info, progress=False),
+                         progress=False)
+    text = tmp_path / "held.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 200)
+    tables = {}
+    for ex in ("local", "ray"):
+        cfg = ValidateConfig(sets=[str(built.path)], out=tmp_path / ex, seeds=2, draw="rebuild", progress=False,
+                             rebuild_dir=tmp_path / f"rebuilt-{ex}", executor=ex,
+                             eval=EvalConfig(texts=[str(text)], ppl_seq_len=64, ppl_windows=2, tasks=[]))
+        tables[ex] = validate(cfg, model_objects=(model, tok, info), prune_fn=magnitude_prune, log=lambda m: None)
+    assert tables["ray"].height == 2 and tables["ray"].equals(tables["local"])
+    (seed1,) = [f for f in facts(tmp_path / "ray") if f["seed"] == 1]
+    assert Path(seed1["path"]).is_relative_to(tmp_path / "rebuilt-ray")  # built by the task, where asked
+    assert seed1["fingerprint"] != built.manifest["fingerprint"]  # seed 1 is another set than seed 0
