@@ -72,7 +72,7 @@ def test_table_has_at_least_60_kinds():
 def test_verdict_is_cached_and_invalidated_by_a_change(base, tmp_path):
     import shutil
 
-    from curate.fingerprint import _memo, verify_version
+    from curate.sets.fingerprint import _memo, verify_version
 
     shutil.copytree(base / "out", tmp_path / "out")
     v = tmp_path / V1
@@ -80,7 +80,7 @@ def test_verdict_is_cached_and_invalidated_by_a_change(base, tmp_path):
     assert fp == json.loads((v / "manifest.json").read_text())["fingerprint"]
     _memo.clear()
     calls = []
-    import curate.fingerprint as f
+    import curate.sets.fingerprint as f
 
     orig = f.fingerprint_batches
     f.fingerprint_batches = lambda b, lengths=None: calls.append(1) or orig(b, lengths)
@@ -97,8 +97,9 @@ def test_verdict_is_cached_and_invalidated_by_a_change(base, tmp_path):
 def test_hidden_tmp_folders_are_never_versions(base, tmp_path):
     import shutil
 
-    from curate.dataset import is_version_dir, resolve_set_path
-    from curate.hub import set_versions
+    from curate.sets.hub import set_versions
+    from curate.sets.layout import is_version_dir
+    from curate.sets.read import resolve_set_path
 
     shutil.copytree(base / "out", tmp_path / "out")
     tmp = tmp_path / "out/small/.tmp-1-abc"
@@ -109,7 +110,7 @@ def test_hidden_tmp_folders_are_never_versions(base, tmp_path):
 
 
 def test_stale_tmp_removed_only_when_owner_is_gone(tmp_path):
-    from curate.writer import remove_stale_tmp
+    from curate.sets.write import remove_stale_tmp
 
     mine = tmp_path / f".tmp-{os.getpid()}-aaaa"
     dead = tmp_path / ".tmp-999999-bbbb"
@@ -122,7 +123,7 @@ def test_stale_tmp_removed_only_when_owner_is_gone(tmp_path):
 def test_stale_tmp_of_another_host_is_judged_by_age_not_by_pid(tmp_path):
     """Writers on two nodes share a folder (Ray tasks rebuilding seeds): a pid of the other host
     that does not exist here says nothing; its folder goes only once it is old."""
-    from curate.writer import STALE_UNOWNED_S, _host_tag, remove_stale_tmp
+    from curate.sets.write import STALE_UNOWNED_S, _host_tag, remove_stale_tmp
 
     other = "h" + ("0" * 8 if _host_tag() != "h" + "0" * 8 else "1" * 8)
     fresh, old = tmp_path / f".tmp-999999-{other}-aaaa", tmp_path / f".tmp-999998-{other}-bbbb"
@@ -135,7 +136,7 @@ def test_stale_tmp_of_another_host_is_judged_by_age_not_by_pid(tmp_path):
 
 
 def test_write_is_fsynced_before_the_rename(tmp_path, monkeypatch):
-    import curate.writer as w
+    import curate.sets.write as w
     from curate.records import Sample
 
     events = []
@@ -151,7 +152,7 @@ def test_concurrent_identical_writes_both_succeed(tmp_path):
     import threading
 
     from curate.records import Sample
-    from curate.writer import write_version
+    from curate.sets.write import write_version
 
     samples = [Sample(text=f"t{i}", source="s", doc_id=f"d{i}", input_ids=[i, 1]) for i in range(4)]
     results, errors = [], []
@@ -178,7 +179,7 @@ def test_concurrent_identical_writes_both_succeed(tmp_path):
 def test_extras_and_cards_respect_the_umask(base, tmp_path):
     import shutil
 
-    from curate.cards import rerender_card
+    from curate.sets.card import rerender_card
 
     shutil.copytree(base / "out", tmp_path / "out")
     old = os.umask(0o022)
@@ -240,7 +241,7 @@ def test_verify_cli_on_a_version_and_a_folder(base, tmp_path):
 
 
 def test_validation_extras_respect_the_umask(tmp_path):
-    from curate.validate.files import atomic_json as _atomic_json
+    from curate.files import atomic_json as _atomic_json
 
     old = os.umask(0o027)
     try:

@@ -87,7 +87,7 @@ def table_hash(t: pl.DataFrame) -> str:
 
 def draw_sum(set_path: Path, seed: int) -> int:
     """The calibration tokens' sum of one draw (4 of the 8 rows): how a test double knows its draw."""
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
 
     return int(load_set(str(set_path)).draw(4, seed).sum())
 

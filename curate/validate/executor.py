@@ -188,7 +188,7 @@ def _draw_task(cfg: ValidateConfig, draw: Draw, spec: str, nsamples: int, object
     except Exception:  # noqa: BLE001
         attempt = None
     with _driver_context(cwd, env):
-        from curate.dataset import load_set
+        from curate.sets.read import load_set
 
         entry = SetEntry(draw.label, load_set(spec), nsamples, spec)
         model, tokenizer, info = _task_model(cfg, objects)

@@ -19,10 +19,10 @@ from typing import Any
 
 from curate.errors import CurateError
 from curate.evaluate.evaluator import Evaluator
+from curate.files import atomic_bytes, atomic_json, short_hash, slug
 from curate.validate.config import ValidateConfig
 from curate.validate.draws import SetEntry, draw_tokens, load_sets
-from curate.validate.files import atomic_bytes, atomic_json, short_hash, slug
-from curate.validate.report import (
+from curate.validate.results import (
     TABLE_COLUMNS,
     max_group_nonzeros,
     measured_sparsity,
@@ -104,8 +104,8 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
     import polars as pl
     from tqdm.auto import tqdm
 
-    from curate.report import write_report
     from curate.validate.executor import make_executor
+    from curate.validate.report import write_report
 
     log = log or (lambda msg: tqdm.write(msg))
     prune_fn = prune_fn or backend_prune
