@@ -13,6 +13,13 @@ rerunning after an interruption continues where it stopped. ``WORK/store`` is th
 ``curate predict`` (the tidy rows and each rebuilt set's features). Run the two parts side by side
 with ``OMP_NUM_THREADS=1`` each on a 2-core machine.
 
+    python benchmarks/study.py run table --executor ray --num-gpus 1   # every draw a Ray task (one per GPU)
+
+``--executor ray`` (the ``executor`` key of each validation): the draws of every validation run side
+by side as Ray tasks on the cluster of ``RAY_ADDRESS`` (else a local one, started once for the
+study); each task loads the bundled model itself and rebuilds its seed's set into ``WORK/rebuilt``,
+so ``--work`` and ``CURATE_CACHE`` must be shared by every node.
+
 Sizes (chosen for 2 CPU cores, see docs/results.md): the strategy sets are the recipes' own sizes
 (40-50 x 128 tokens), each draw prunes with 16 rows; perplexity on 1 window of 512 tokens per
 held-out text; accuracy on the first ``--limit`` items of each task's seeded order. Ablation sets are
@@ -66,7 +73,8 @@ def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) 
 
 
 def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[str] | None = None,
-        reverse: bool = False, only: list[str] | None = None) -> None:
+        reverse: bool = False, only: list[str] | None = None, executor: str = "local",
+        num_gpus: float | None = None, num_cpus: float | None = None) -> None:
     from curate.evaluate.evaluator import EvalConfig
     from curate.models import load_model
     from curate.recipe import load_recipe, parse_recipe
@@ -75,6 +83,11 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
 
     t_start = time.perf_counter()
     model_objects = load_model("smollm2-135m")
+    if executor == "ray":  # one cluster for every validation of the study, not one per call
+        from curate.errors import requires
+
+        requires("ray", extra="ray", what="--executor ray").init()
+    ray_kw = {"executor": executor, "num_gpus": num_gpus, "num_cpus": num_cpus} if executor == "ray" else {}
     timings: dict[str, float] = {}
 
     def one(label, recipes: dict, prune, k: int, n, tasks, out: Path, texts=None, store=True):
@@ -86,8 +99,10 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
         cfg = ValidateConfig(sets=paths, out=out, seeds=k, nsamples=n, draw="rebuild", rebuild_dir=work / "rebuilt",
                              eval=EvalConfig(tasks=tasks, limit=limit, ppl_windows=1,
                                              **({} if texts is None else {"texts": texts})),
-                             prune=PruneConfig(**prune), progress=False, store=work / "store" if store else None)
-        validate(cfg, model_objects=model_objects, log=log)
+                             prune=PruneConfig(**prune), progress=False, store=work / "store" if store else None,
+                             **ray_kw)
+        # Ray tasks load the bundled model themselves (cfg.model) rather than a copy shipped from here.
+        validate(cfg, model_objects=model_objects if executor == "local" else None, log=log)
         timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - t0, 1)
         log(f"[validate] {part} {label} seeds 0..{k - 1}: {time.perf_counter() - t0:.0f}s")
 
@@ -142,6 +157,10 @@ def main() -> None:
     r.add_argument("--recipes", nargs="+", choices=TABLE_RECIPES, default=None,
                    help="table/mathcode: only these recipes (a recipe added later; rerun without it to rewrite "
                         "the configuration's results with every set)")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="ray: every draw a Ray task (RAY_ADDRESS, else a local cluster)")
+    r.add_argument("--num-gpus", type=float, default=None, help="ray: GPUs per draw (default: 1 where there are GPUs)")
+    r.add_argument("--num-cpus", type=float, default=None, help="ray: CPUs per draw (default: 1)")
     rep = sub.add_parser("report")
     rep.add_argument("--work", default="runs/study")
     rep.add_argument("--docs", default=str(ROOT / "docs"))
@@ -150,7 +169,8 @@ def main() -> None:
         seeds = args.seeds or (3 if args.part == "ablations" else 5)
         limit = args.limit or (50 if args.part == "ablations" else 40)
         run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True), configs=args.configs,
-            reverse=args.reverse_sets, only=args.recipes)
+            reverse=args.reverse_sets, only=args.recipes, executor=args.executor, num_gpus=args.num_gpus,
+            num_cpus=args.num_cpus)
     else:
         from study_report import report  # benchmarks/study_report.py
 

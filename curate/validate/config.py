@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curate.evaluate.evaluator import EvalConfig
 from prune_backend.config import Device, MoECalibration, PruneConfig
@@ -42,6 +42,19 @@ class ValidateConfig(BaseModel):
     quant: QuantConfig | None = Field(None, description="quantize (GPTQ or RTN, fake-quantized) instead of pruning")
     store: Path | None = Field(None, description="results store of curate predict: the tidy rows and the sets' "
                                                  "features are appended there after the run")
+    # Where the draws run (never part of a draw's key: local and ray resume each other's draws).
+    executor: Literal["local", "ray"] = Field("local", description="local: one draw after another in this "
+                                              "process; ray: each draw a Ray task (RAY_ADDRESS or a local cluster)")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per Ray task (default: 1 where the cluster has GPUs)")
+    num_cpus: float | None = Field(None, gt=0, description="CPUs per Ray task (default: 1)")
+    max_retries: int = Field(2, ge=0, description="Ray retries of a draw whose worker died, before it is a failed draw")
+
+    @model_validator(mode="after")
+    def _ray_knobs_need_ray(self) -> ValidateConfig:
+        if self.executor == "local" and (self.num_gpus is not None or self.num_cpus is not None):
+            raise ValueError("--num-gpus / --num-cpus (num_gpus / num_cpus) are resources of Ray tasks: "
+                             "they need --executor ray")
+        return self
 
     @property
     def compression(self) -> PruneConfig | QuantConfig:

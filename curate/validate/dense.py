@@ -31,6 +31,12 @@ def model_fingerprint(model, info) -> str:
     return h.hexdigest()
 
 
+def model_identity(model, info) -> str:
+    """What a draw's key and the dense cache name: the weights' fingerprint and the dtype they run
+    in (bf16 and fp32 give different scores)."""
+    return f"{model_fingerprint(model, info)}:{next(model.parameters()).dtype}"
+
+
 def dense_cache_path(model_fp: str, eval_cfg: EvalConfig) -> Path:
     from curate.files import cache_dir
 

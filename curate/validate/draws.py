@@ -24,6 +24,7 @@ class SetEntry:
     label: str
     cs: Any  # CalibrationSet
     nsamples: int
+    spec: str = ""  # the path as given: what a Ray task loads the set from again
 
 
 def load_sets(cfg: ValidateConfig) -> list[SetEntry]:
@@ -47,7 +48,7 @@ def load_sets(cfg: ValidateConfig) -> list[SetEntry]:
         else:
             # Draws of N = all rows would all be identical; half the set keeps draws distinct.
             n = max(1, min(128, len(cs) // 2))
-        entries.append(SetEntry(label, cs, n))
+        entries.append(SetEntry(label, cs, n, spec))
     return entries
 
 

@@ -375,7 +375,7 @@ class Predictor:
     def save(self, path: str | Path) -> Path:
         """Write the predictor as one JSON file (atomically); nothing in it can run code."""
         path = Path(path).expanduser()
-        _atomic_write(path, json.dumps(self.to_dict(), indent=1, allow_nan=True).encode())
+        atomic_write(path, json.dumps(self.to_dict(), indent=1, allow_nan=True).encode())
         return path
 
 
