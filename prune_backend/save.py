@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path
 
 from prune_backend.errors import PruneError
-from prune_backend.quant.report import QuantReport
-from prune_backend.report import PruneReport
+from prune_backend.report import PruneReport, QuantReport
 
 
 def save_pruned(model, tokenizer, out_dir: str | Path, report: PruneReport | QuantReport | None = None, *,
