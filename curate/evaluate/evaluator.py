@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
 from curate.evaluate.texts import DEFAULT_TEXTS, EvalWindows, build_all_windows, resolve_text
-from curate.tasks import ACCURACY_TASKS
+from curate.tasks import default_tasks
 
 # Bump when a change in this package changes evaluation numbers (invalidates dense caches).
 EVAL_VERSION = 1
@@ -38,7 +38,7 @@ class EvalConfig(BaseModel):
     texts: tuple[str, ...] = Field(default=DEFAULT_TEXTS, description="held-out texts: built-in names or path[=domain]")
     ppl_seq_len: int = Field(512, ge=2, description="tokens per perplexity window (L)")
     ppl_windows: int | None = Field(2, ge=1, description="windows per text; None = every full window")
-    tasks: tuple[str, ...] = Field(ACCURACY_TASKS, description="lm-eval task names")
+    tasks: tuple[str, ...] = Field(default_factory=default_tasks, description="lm-eval task names")
     limit: int | None = Field(40, ge=1, description="items per lm-eval task; None = all")
     num_fewshot: int | None = Field(None, ge=0, description="None = each task's convention")
     decontaminate: bool = Field(True, description="drop held-out docs sharing a 13-gram with a calibration split")
