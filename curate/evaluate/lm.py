@@ -12,7 +12,9 @@ and builds the (B, T, V) log-softmax of every position:
    packed into one row, ``context | choice_1[:-1] | choice_2[:-1] | ...``, with a (T, T) mask
    under which each choice sees the context and itself only, and position ids that restart each
    choice where it would start alone. The context's last position predicts every choice's first
-   token; a one-token choice costs no token at all.
+   token; a one-token choice costs no token at all. Documents that open with the same few-shot
+   prompt (gsm8k_bpb's 8 shots) share one row too: the prompt once, then each document's own
+   question and answer, each seeing the prompt and itself.
 2. **length-sorted batches** under a token budget (rows x longest row), so padding stays small;
 3. **lm_head on the scored positions only**, ``rows`` at a time: never (B, T, V) logits.
 
@@ -36,24 +38,46 @@ from lm_eval.models.huggingface import HFLM  # noqa: E402
 DEFAULT_TOKENS_PER_BATCH = 4096
 
 
+MIN_SHARED = 32  # tokens two documents' contexts must share (a few-shot prefix) to share a row
+MAX_ROW = 2048  # tokens of one packed row: the (T, T) mask and attention stay small
+
+
+@dataclass
+class PackedDoc:
+    """A context's own tokens after the row's shared prefix, and the continuations scored after it."""
+
+    suffix: tuple[int, ...]
+    conts: list[tuple[int, ...]]
+    owners: list[int]  # request index of each continuation
+
+    def __len__(self) -> int:
+        return len(self.suffix) + sum(len(c) - 1 for c in self.conts)
+
+
 @dataclass
 class PackedRow:
-    """One shared context and the continuations scored after it (request indices in ``owners``)."""
+    """One row: a prefix shared by its documents (a document's whole context when it is alone,
+    or the few-shot prompt several documents start with), then each document's suffix and choices."""
 
-    context: tuple[int, ...]
-    conts: list[tuple[int, ...]]
-    owners: list[int]
+    prefix: tuple[int, ...]
+    docs: list[PackedDoc]
 
     @property
     def tokens(self) -> list[int]:
-        """The row's input tokens: the context, then each continuation but its last token."""
-        out = list(self.context)
-        for c in self.conts:
-            out.extend(c[:-1])
+        """Input tokens: the prefix, then per document its suffix and each continuation but its last token."""
+        out = list(self.prefix)
+        for d in self.docs:
+            out.extend(d.suffix)
+            for c in d.conts:
+                out.extend(c[:-1])
         return out
 
+    @property
+    def owners(self) -> list[int]:
+        return [o for d in self.docs for o in d.owners]
+
     def __len__(self) -> int:
-        return len(self.context) + sum(len(c) - 1 for c in self.conts)
+        return len(self.prefix) + sum(len(d) for d in self.docs)
 
 
 def effective_context(context: Sequence[int], continuation: Sequence[int], max_length: int) -> tuple[int, ...]:
@@ -63,20 +87,66 @@ def effective_context(context: Sequence[int], continuation: Sequence[int], max_l
     return tuple(whole[: len(whole) - len(continuation)])
 
 
+def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 def pack(requests: Sequence[tuple[Sequence[int], Sequence[int]]], max_length: int,
-         max_row: int = DEFAULT_TOKENS_PER_BATCH) -> list[PackedRow]:
-    """Group (context, continuation) token pairs by their effective context, in first-seen order;
-    a group whose row would exceed ``max_row`` tokens is split (the context then repeats)."""
-    groups: dict[tuple[int, ...], PackedRow] = {}
-    rows: list[PackedRow] = []
+         max_row: int = MAX_ROW, min_shared: int = MIN_SHARED) -> list[PackedRow]:
+    """Pack (context, continuation) token pairs into rows (pure).
+
+    1. requests with the same effective context (a document's choices) become one document;
+    2. documents sorted by context; neighbours whose contexts share at least ``min_shared``
+       leading tokens (the same few-shot prompt) join one row while it stays within ``max_row``
+       tokens, the row's prefix being what all of them share (at least one token of each context
+       stays in its suffix, or the prefix itself ends the context);
+    3. a document longer than ``max_row`` has its choices split over several rows.
+    """
+    docs: dict[tuple[int, ...], list[tuple[tuple[int, ...], int]]] = {}
     for i, (ctx, cont) in enumerate(requests):
-        eff = effective_context(ctx, cont, max_length)
-        row = groups.get(eff)
-        if row is None or (len(row) + len(cont) - 1 > max_row and row.conts):
-            row = groups[eff] = PackedRow(eff, [], [])
-            rows.append(row)
-        row.conts.append(tuple(cont))
-        row.owners.append(i)
+        docs.setdefault(effective_context(ctx, cont, max_length), []).append((tuple(cont), i))
+    rows: list[PackedRow] = []
+    members: list[tuple[tuple[int, ...], list]] = []
+    shared = 0
+
+    def close():
+        if not members:
+            return
+        n = shared if len(members) > 1 else len(members[0][0])
+        row = PackedRow(members[0][0][:n], [])
+        for ctx, conts in members:
+            row.docs.append(PackedDoc(ctx[n:], [c for c, _ in conts], [o for _, o in conts]))
+        rows.append(row)
+
+    for ctx in sorted(docs):
+        conts = docs[ctx]
+        size = len(ctx) + sum(len(c) - 1 for c, _ in conts)
+        if members:
+            lcp = _lcp(members[0][0], ctx)
+            new_shared = min(shared, lcp) if len(members) > 1 else lcp
+            sizes = [len(c) + sum(len(x) - 1 for x, _ in cs) for c, cs in members] + [size]
+            if new_shared >= min_shared and new_shared + sum(z - new_shared for z in sizes) <= max_row:
+                members.append((ctx, conts))
+                shared = new_shared
+                continue
+            close()
+        members, shared = [], 0
+        if size > max_row:  # one long document: its choices over several rows, the context repeated
+            part: list = []
+            for c, o in conts:
+                if part and len(ctx) + sum(len(x) - 1 for x, _ in part) + len(c) - 1 > max_row:
+                    members = [(ctx, part)]
+                    close()
+                    part = []
+                part.append((c, o))
+            members = [(ctx, part)]
+        else:
+            members = [(ctx, conts)]
+    close()
     return rows
 
 
@@ -97,12 +167,14 @@ def build_batch(rows: list[PackedRow], pad_id: int = 0):
     """Tensors of one batch: ids (B, T), mask (B, 1, T, T) bool, positions (B, T), the gather
     index (rows (M,), positions (M,)), targets (M,) and per request its slice of M.
 
-    Row layout and mask (C = context, a/b = two continuations' inputs)::
+    Row layout and mask (P = shared prefix, s = a document's suffix, a/b = its choices' inputs)::
 
-        tokens  C0 C1 C2 a0 a1 b0        attends to
-        C2      .. .. ..                 C0..C2 (causal)
-        a1                               C0..C2, a0, a1
-        b0                               C0..C2, b0
+        tokens  P0 P1 s0 s1 a0 a1 b0      attends to
+        s1                                P0, P1, s0, s1
+        a1                                P0, P1, s0, s1, a0, a1
+        b0                                P0, P1, s0, s1, b0
+
+    Positions count as if each (context, continuation) ran alone, so RoPE sees the same offsets.
     """
     import torch
 
@@ -116,26 +188,35 @@ def build_batch(rows: list[PackedRow], pad_id: int = 0):
     spans: list[tuple[int, int, int]] = []  # (request, start, end) in M
     causal = torch.ones(T, T, dtype=torch.bool).tril()
     for b, r in enumerate(rows):
-        n = len(r.context)
         toks = r.tokens
         ids[b, : len(toks)] = torch.tensor(toks, dtype=torch.long)
-        pos[b, :n] = torch.arange(n)
-        mask[b, 0, :n, :n] = causal[:n, :n]
-        start = n
-        for owner, cont in zip(r.owners, r.conts, strict=True):
-            m = len(cont) - 1  # input tokens of this continuation
-            end = start + m
-            if m:
-                pos[b, start:end] = torch.arange(n, n + m)
-                mask[b, 0, start:end, :n] = True
-                mask[b, 0, start:end, start:end] = causal[:m, :m]
-            # position n-1 predicts cont[0]; cont input k (at start + k) predicts cont[k + 1]
-            first = len(targets)
-            idx_b.extend([b] * len(cont))
-            idx_t.extend([n - 1, *range(start, end)])
-            targets.extend(cont)
-            spans.append((owner, first, len(targets)))
-            start = end
+        p = len(r.prefix)
+        pos[b, :p] = torch.arange(p)
+        mask[b, 0, :p, :p] = causal[:p, :p]
+        start = p
+        for d in r.docs:
+            s0, n = start, p + len(d.suffix)  # n: the document's context length
+            s1 = s0 + len(d.suffix)
+            if s1 > s0:
+                pos[b, s0:s1] = torch.arange(p, n)
+                mask[b, 0, s0:s1, :p] = True
+                mask[b, 0, s0:s1, s0:s1] = causal[: s1 - s0, : s1 - s0]
+            last_ctx = s1 - 1 if s1 > s0 else p - 1  # predicts each continuation's first token
+            start = s1
+            for owner, cont in zip(d.owners, d.conts, strict=True):
+                m = len(cont) - 1  # input tokens of this continuation
+                end = start + m
+                if m:
+                    pos[b, start:end] = torch.arange(n, n + m)
+                    mask[b, 0, start:end, :p] = True
+                    mask[b, 0, start:end, s0:s1] = True
+                    mask[b, 0, start:end, start:end] = causal[:m, :m]
+                first = len(targets)
+                idx_b.extend([b] * len(cont))
+                idx_t.extend([last_ctx, *range(start, end)])
+                targets.extend(cont)
+                spans.append((owner, first, len(targets)))
+                start = end
         for t in range(start, T):  # padding attends to itself only (no all-masked row: no NaN)
             mask[b, 0, t, t] = True
     index = (torch.tensor(idx_b, dtype=torch.long), torch.tensor(idx_t, dtype=torch.long))
@@ -158,7 +239,7 @@ class CurateLM(HFLM):
 
         from curate.scoring.logprobs import gathered_logprobs
 
-        rows = pack([(ctx, cont) for _, ctx, cont in requests], self.max_length, self.tokens_per_batch)
+        rows = pack([(ctx, cont) for _, ctx, cont in requests], self.max_length, min(MAX_ROW, self.tokens_per_batch))
         res: list[tuple[float, bool] | None] = [None] * len(requests)
         pad = self.tokenizer.pad_token_id or 0
         bar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="loglikelihood (packed)")
@@ -177,4 +258,4 @@ class CurateLM(HFLM):
         return res
 
 
-__all__ = ["CurateLM", "PackedRow", "batches", "build_batch", "effective_context", "pack"]
+__all__ = ["CurateLM", "PackedDoc", "PackedRow", "batches", "build_batch", "effective_context", "pack"]

@@ -7,7 +7,7 @@ import torch
 
 pytest.importorskip("lm_eval")
 
-from curate.evaluate.lm import PackedRow, batches, build_batch, effective_context, pack  # noqa: E402
+from curate.evaluate.lm import PackedDoc, PackedRow, batches, build_batch, effective_context, pack  # noqa: E402
 
 
 def test_effective_context_truncates_from_the_left_like_hflm():
@@ -20,20 +20,30 @@ def test_effective_context_truncates_from_the_left_like_hflm():
 def test_pack_groups_a_documents_choices_and_splits_long_rows():
     reqs = [([1, 2, 3], [4]), ([1, 2, 3], [5, 6]), ([9], [4]), ([1, 2, 3], [7, 8, 9])]
     rows = pack(reqs, max_length=100)
-    assert [(r.context, r.owners) for r in rows] == [((1, 2, 3), [0, 1, 3]), ((9,), [2])]
+    assert [(r.prefix, r.owners) for r in rows] == [((1, 2, 3), [0, 1, 3]), ((9,), [2])]
     assert rows[0].tokens == [1, 2, 3, 5, 7, 8]  # a one-token choice costs no input token
     small = pack(reqs, max_length=100, max_row=5)
-    assert [r.owners for r in small] == [[0, 1], [2], [3]]
+    assert [r.owners for r in small] == [[0, 1], [3], [2]]
+
+
+def test_documents_sharing_a_few_shot_prompt_share_a_row():
+    shots = list(range(100, 140))  # 40 tokens every document starts with
+    reqs = [(shots + [7, 8], [1, 2]), (shots + [9], [3]), ([5, 6], [4]), (shots + [7, 8], [2])]
+    rows = pack(reqs, max_length=1000, min_shared=32)
+    row = next(r for r in rows if len(r.docs) == 2)
+    assert row.prefix == tuple(shots) and [d.suffix for d in row.docs] == [(7, 8), (9,)]
+    assert sorted(row.owners) == [0, 1, 3] and len(row) == 40 + 2 + 1 + 1
+    assert len(pack(reqs, max_length=1000, min_shared=41)) == 3  # shorter prompt than asked: apart
 
 
 def test_batches_are_length_sorted_under_the_token_budget():
-    rows = [PackedRow((1,) * n, [(2,)], [i]) for i, n in enumerate([3, 9, 5, 8])]
+    rows = [PackedRow((1,) * n, [PackedDoc((), [(2,)], [i])]) for i, n in enumerate([3, 9, 5, 8])]
     got = batches(rows, tokens_per_batch=18)
     assert [[len(r) for r in b] for b in got] == [[9, 8], [5, 3]]
 
 
 def test_a_choice_sees_the_context_and_itself_only():
-    row = PackedRow((10, 11, 12), [(20, 21, 22), (30, 31)], [0, 1])
+    row = PackedRow((10, 11, 12), [PackedDoc((), [(20, 21, 22), (30, 31)], [0, 1])])
     ids, mask, pos, (rb, rt), targets, spans = build_batch([row], pad_id=0)
     assert ids[0].tolist() == [10, 11, 12, 20, 21, 30]
     assert pos[0].tolist() == [0, 1, 2, 3, 4, 3]  # the second choice restarts at position 3
@@ -45,11 +55,25 @@ def test_a_choice_sees_the_context_and_itself_only():
     assert spans == [(0, 0, 3), (1, 3, 5)] and rb.tolist() == [0] * 5
 
 
+def test_a_documents_suffix_and_choices_see_the_prompt_but_not_other_documents():
+    row = PackedRow((10, 11), [PackedDoc((12,), [(20, 21)], [0]), PackedDoc((13, 14), [(30,)], [1])])
+    ids, mask, pos, (_, rt), targets, _ = build_batch([row])
+    assert ids[0].tolist() == [10, 11, 12, 20, 13, 14]
+    assert pos[0].tolist() == [0, 1, 2, 3, 2, 3]
+    m = mask[0, 0]
+    assert m[3, :4].all() and not m[3, 4:].any()  # doc 1's choice: prompt, its suffix, itself
+    assert m[5, :2].all() and not m[5, 2:4].any() and m[5, 4:6].all()  # doc 2 never sees doc 1
+    assert list(zip(rt.tolist(), targets.tolist(), strict=True)) == [(2, 20), (3, 21), (5, 30)]
+
+
 def _random_requests(seed: int, n_docs: int = 12, max_ctx: int = 60):
     rng = random.Random(seed)
     reqs = []
+    shots = [rng.randrange(3, 259) for _ in range(40)]  # half the documents share a 40-token prompt
     for d in range(n_docs):
         ctx = [rng.randrange(3, 259) for _ in range(rng.randrange(1, max_ctx))]
+        if d % 2:
+            ctx = shots + ctx
         for _ in range(rng.choice([1, 2, 4])):
             cont = [rng.randrange(3, 259) for _ in range(rng.choice([1, 1, 3, 7]))]
             reqs.append(((f"doc{d}", str(len(reqs))), ctx, cont))
@@ -75,7 +99,7 @@ def test_loglikelihood_tokens_equal_hflm_with_truncation(tiny, attn):
     try:
         reqs = _random_requests(0, max_ctx=90)  # contexts beyond max_length 64: truncated from the left
         hf = HFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=64)
-        ours = CurateLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=64, tokens_per_batch=200)
+        ours = CurateLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=64, tokens_per_batch=300)
         want, got = hf._loglikelihood_tokens(reqs), ours._loglikelihood_tokens(reqs)
     finally:
         model.config._attn_implementation = "sdpa"
