@@ -59,7 +59,14 @@ def boolq_to_super_glue(row: dict[str, Any], idx: int) -> dict[str, Any]:
     return {"question": row["question"], "passage": row["passage"], "label": int(row["answer"]), "idx": idx}
 
 
-ADAPTERS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {"boolq_to_super_glue": boolq_to_super_glue}
+def lambada_to_openai(row: dict[str, Any], idx: int) -> dict[str, Any]:
+    """oe-eval lambada doc (``query`` = the passage minus its last word, ``answers_text``) ->
+    EleutherAI/lambada_openai row (``text``: the whole passage; lm-eval splits the last word off)."""
+    return {"text": f"{row['query']} {row['answers_text'][0]}"}
+
+
+ADAPTERS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
+    "boolq_to_super_glue": boolq_to_super_glue, "lambada_to_openai": lambada_to_openai}
 
 
 def read_oe_requests(path: Path) -> list[dict[str, Any]]:

@@ -114,3 +114,15 @@ def test_bpb_of_a_gold_answer():
     assert process_results({"continuation": "é"}, [(-math.log(2) * 4, False)]) == {"bpb": pytest.approx(2.0)}
     for t, n in {"gsm8k_bpb": 1319, "minerva_math_bpb": 500, "humaneval_bpb": 164, "mbpp_bpb": 500}.items():
         assert task_size(t) == n and task_info(t).metric == "bpb"
+
+
+@needs_olmo
+def test_lambada_openai_renders_oe_evals_own_requests():
+    pytest.importorskip("lm_eval")
+    from curate.evaluate.harness import task_manager
+    from curate.tasks.local import local_path, read_oe_requests
+
+    task = task_manager().load(["lambada_openai"])["tasks"]["lambada_openai"]
+    task.build_all_requests(limit=50, rank=0, world_size=1)
+    oe = read_oe_requests(local_path({"oe": "lambada/bpb_0shot"}))[:50]
+    assert [i.arguments for i in task.instances] == [(r["request"]["context"], r["request"]["continuation"]) for r in oe]
