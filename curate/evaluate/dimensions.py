@@ -126,16 +126,17 @@ def metric_kind(metric: str) -> str:
     return "perplexity" if metric.startswith("ppl:") or metric.endswith(":bpb") else "accuracy"
 
 
-def task_items(tasks, limit: int | None) -> dict[str, int]:
-    """Items each task was scored on: min(limit, task size) for tasks whose size is known
-    (the tasks curate ships); others are absent (their chance test falls back to the margin)."""
-    from curate.tasks import task_size
+def task_items(tasks, limit) -> dict[str, int]:
+    """Items each task was scored on (:func:`curate.tasks.items_for`: the limit, or the task's
+    metadata ``items``, at most its size) for tasks whose size is known; others are absent
+    (their chance test falls back to the margin)."""
+    from curate.tasks import items_for, task_size
 
     out = {}
     for t in tasks or ():
         size = task_size(t)
         if size is not None:
-            out[t] = min(size, limit) if limit else size
+            out[t] = items_for(t, limit) or size
     return out
 
 

@@ -67,13 +67,14 @@ def check_tasks(tasks: list[str], include: list[str | Path] | None = None) -> No
                               hint=f"did you mean '{close[0]}'?" if close else "see 'lm-eval ls tasks'")
 
 
-def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | float | None = None,
+def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | dict[str, int] | None = None,
               num_fewshot: int | None = None, batch_size: int = 8, seed: int = 1234,
               include: list[str | Path] | None = None, backend: str = "curate") -> list[TaskScore]:
     """Evaluate ``model`` in memory on ``tasks``; one :class:`TaskScore` per task metric.
 
-    ``num_fewshot=None`` uses each task's conventional shot count (:data:`DEFAULT_FEWSHOT`,
-    0 otherwise). Tasks are run one shot-count group at a time because ``simple_evaluate``
+    ``limit``: items per task (None = all), or {task: items, "*": items for the others}
+    (:func:`curate.tasks.items_for`). ``num_fewshot=None`` uses each task's conventional shot
+    count (:data:`DEFAULT_FEWSHOT`, 0 otherwise). Tasks are run one shot-count group at a time because ``simple_evaluate``
     takes a single ``num_fewshot``. ``backend``: ``curate`` (:class:`~curate.evaluate.lm.CurateLM`)
     or ``hf`` (lm-eval's HFLM; same numbers, slower).
     """
@@ -97,14 +98,16 @@ def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | float | None =
     if backend == "curate":
         from curate.evaluate.lm import CurateLM as HFLM  # noqa: N814 - same API, packed log-likelihoods
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    groups: dict[int | None, list[str]] = {}
+    from curate.tasks import items_for
+
+    groups: dict[tuple[int | None, int | None], list[str]] = {}
     for t in tasks:
         shots = num_fewshot if num_fewshot is not None else DEFAULT_FEWSHOT.get(t)
-        groups.setdefault(shots, []).append(t)
+        groups.setdefault((shots, items_for(t, limit)), []).append(t)
     out: list[TaskScore] = []
-    for shots, names in groups.items():
+    for (shots, n_items), names in groups.items():
         res = simple_evaluate(
-            model=lm, tasks=names, num_fewshot=shots, limit=limit, task_manager=tm,
+            model=lm, tasks=names, num_fewshot=shots, limit=n_items, task_manager=tm,
             bootstrap_iters=0, log_samples=False, random_seed=seed, numpy_random_seed=seed,
             torch_random_seed=seed, fewshot_random_seed=seed, verbosity="ERROR",
             confirm_run_unsafe_code=any(n.startswith(UNSAFE_TASKS) for n in names),

@@ -47,6 +47,7 @@ class TaskInfo:
     known: bool  # False: no curate YAML describes it (an lm-eval Hub task); defaults guessed
     path: Path | None = None
     default: bool = False  # measured by `curate validate` without --tasks
+    items: int | None = None  # items scored when no --limit names it (chosen from the 95 % interval's width)
 
 
 def _yaml_loader():
@@ -88,7 +89,7 @@ def _from_cfg(name: str, path: Path, cfg: dict[str, Any], *, known: bool = True)
     chance = meta.get("chance")
     return TaskInfo(name, dim, None if chance is None else float(chance), meta.get("metric"),
                     bool(meta.get("higher_is_better", True)), meta.get("split"), known, path,
-                    bool(meta.get("default", False)))
+                    bool(meta.get("default", False)), meta.get("items"))
 
 
 @cache
@@ -153,6 +154,27 @@ def default_tasks() -> tuple[str, ...]:
     in dimension order: standard tasks on which the bundled model is above chance, or bpb."""
     order = {d: i for i, d in enumerate(DIMENSIONS)}
     return tuple(sorted(tasks_where(default=True), key=lambda t: (order[task_info(t).dimension], t)))
+
+
+FALLBACK_ITEMS = 40  # items of a task whose metadata names none (e.g. an lm-eval Hub task)
+
+
+def default_limit() -> dict[str, int]:
+    """{task: items} from every shipped task's metadata ``items``, ``"*"`` for the others."""
+    return {"*": FALLBACK_ITEMS, **{t: task_info(t).items for t in task_names() if task_info(t).items}}
+
+
+def items_for(task: str, limit: int | dict[str, int] | None) -> int | None:
+    """Items to score of ``task`` (None = all) under a limit: None = all, an int for every task,
+    or {task: n, "*": n for the rest}; 0 also means all. Never more than the task has."""
+    if isinstance(limit, dict):
+        n = limit.get(task, limit.get("*", task_info(task).items or FALLBACK_ITEMS))
+    else:
+        n = limit
+    if not n:
+        return None
+    size = task_size(task)
+    return min(n, size) if size else n
 
 
 # curate's home-made held-out tasks (docs/tasks.md); no longer the default where a standard one serves.
