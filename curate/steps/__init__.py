@@ -20,8 +20,8 @@ STEPS.register("perplexity_filter", "curate.steps.filters:PerplexityFilter",
 STEPS.register("dedup", "curate.steps.filters:DedupFilter", spec="curate.steps.filters:DedupSpec")
 STEPS.register("score", "curate.steps.score:scorer_step", spec="curate.steps.score:ScoreSpec")
 STEPS.register("select", "curate.steps.select:SelectStep", spec="curate.steps.select:SelectSpec")
-STEPS.register("igsp", "curate.strategies.igsp:IGSPStep", spec="curate.strategies.igsp:IGSPSpec")
-STEPS.register("cola", "curate.strategies.cola:ColaStep", spec="curate.strategies.cola:ColaSpec")
-STEPS.register("zipcal", "curate.strategies.zipcal:ZipCalStep", spec="curate.strategies.zipcal:ZipCalSpec")
+STEPS.register("igsp", "curate.steps.igsp:IGSPStep", spec="curate.steps.igsp:IGSPSpec")
+STEPS.register("cola", "curate.steps.cola:ColaStep", spec="curate.steps.cola:ColaSpec")
+STEPS.register("zipcal", "curate.steps.zipcal:ZipCalStep", spec="curate.steps.zipcal:ZipCalSpec")
 
 __all__ = ["STEPS", "Step", "StepSpec", "StepStats"]
