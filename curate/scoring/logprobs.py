@@ -56,12 +56,13 @@ def rows_per_chunk(vocab: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
 
 
 def head_logprobs(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module, cap: float | None = None,
-                  *, moments: bool = False, rows: int = 256) -> dict[str, torch.Tensor]:
+                  *, moments: bool = False, greedy: bool = False, rows: int = 256) -> dict[str, torch.Tensor]:
     """Per-position statistics from hidden states (M, C) and next tokens (M,), ``rows`` at a time.
 
     Returns (M,) fp32 tensors on the hidden states' device: ``token_logp`` always; with
     ``moments`` also ``mu`` (E_p[log p]), ``sigma`` (sqrt Var_p[log p], the Min-K%++ normaliser)
-    and ``entropy`` (-mu), from the same chunk of logits.
+    and ``entropy`` (-mu), from the same chunk of logits; with ``greedy`` a bool ``is_greedy``
+    (the target is the argmax, lm-eval's exact-match flag).
     """
     from curate.scoring import functional as F
 
@@ -75,12 +76,15 @@ def head_logprobs(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Mo
             stats = F.token_stats(logits, tgt)
         else:  # log p(target) only: logsumexp + gather, no (m, V) temporaries
             stats = {"token_logp": logits.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)}
+        if greedy:
+            stats = {**stats, "is_greedy": logits.argmax(-1) == tgt}
         for key, value in stats.items():
             parts.setdefault(key, []).append(value)
         del logits
     if not parts:  # nothing predicted
         keys = ("token_logp", "mu", "sigma", "entropy") if moments else ("token_logp",)
-        return {k: hidden.new_zeros(0, dtype=torch.float32) for k in keys}
+        out = {k: hidden.new_zeros(0, dtype=torch.float32) for k in keys}
+        return {**out, "is_greedy": hidden.new_zeros(0, dtype=torch.bool)} if greedy else out
     return {key: torch.cat(v) for key, v in parts.items()}
 
 
@@ -98,9 +102,7 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor 
     if input_ids.dim() != 2:
         raise CurateError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
     B, T = input_ids.shape
-    base, head, cap = split_head(model)
-    device = next(model.parameters()).device
-    ids = input_ids.long().to(device)
+    split_head(model)  # fail early, before any work, on a model without an lm_head
     if attention_mask is None:
         mask = torch.ones(B, T, dtype=torch.bool)
     else:
@@ -115,16 +117,53 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor 
     kwargs = {}
     if not bool(mask.all()):
         # Padding: attend to real tokens only, and number positions by real tokens seen so far.
-        kwargs["attention_mask"] = mask.long().to(device)
-        kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp_min(0).to(device)
+        kwargs["attention_mask"] = mask.long()
+        kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp_min(0)
     # All real (the usual case) -> no mask: SDPA takes its pure causal fast path.
-    hidden = base(input_ids=ids, use_cache=False, **kwargs).last_hidden_state  # (B, T, C)
-    v = valid.to(device)
-    h = hidden[:, :-1][v]  # (M, C)
-    targets = ids[:, 1:][v]  # (M,)
+    select = torch.zeros(B, T, dtype=torch.bool)
+    select[:, :-1] = valid
+    targets = input_ids[:, 1:][valid]  # (M,)
+    stats = gathered_logprobs(model, input_ids, select.nonzero(as_tuple=True), targets, moments=moments, chunk_bytes=chunk_bytes, **kwargs)
+    return {"valid": valid, **stats}
+
+
+@torch.inference_mode()
+def gathered_logprobs(model, input_ids: torch.Tensor, index: tuple[torch.Tensor, torch.Tensor], targets: torch.Tensor, *,
+                      attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                      moments: bool = False, greedy: bool = False,
+                      chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict[str, torch.Tensor]:
+    """The kernel's core: one base forward, lm_head on the selected positions only.
+
+    ``input_ids`` (B, T); ``index`` = (rows (M,), positions (M,)) LongTensors: the positions whose
+    next-token distribution is wanted, in the order of ``targets`` (M,); a position may appear
+    several times (a shared context's last token predicts the first token of every choice). ``attention_mask`` is (B, T) (1 = real)
+    or a prepared (B, 1, T, T) mask (bool, True = may attend), e.g. several continuations packed
+    after one shared context, each seeing the context and itself only; ``position_ids`` (B, T)
+    then restart each packed segment where it would start alone. Returns (M,) CPU tensors:
+    ``token_logp`` (fp32), with ``moments`` mu/sigma/entropy, with ``greedy`` ``is_greedy``.
+    """
+    base, head, cap = split_head(model)
+    device = next(model.parameters()).device
+    kwargs = {}
+    if attention_mask is not None:
+        mask = attention_mask.to(device)
+        if mask.dim() == 4 and mask.dtype == torch.bool and _attn_impl(model) == "eager":
+            # eager attention adds the mask to the scores: 0 where allowed, a large negative elsewhere
+            mask = torch.zeros(mask.shape, dtype=next(model.parameters()).dtype, device=device).masked_fill(
+                ~mask, torch.finfo(next(model.parameters()).dtype).min)
+        kwargs["attention_mask"] = mask
+    if position_ids is not None:
+        kwargs["position_ids"] = position_ids.to(device)
+    hidden = base(input_ids=input_ids.long().to(device), use_cache=False, **kwargs).last_hidden_state  # (B, T, C)
+    h = hidden[index[0].to(device), index[1].to(device)]  # (M, C)
     del hidden
-    stats = head_logprobs(h, targets, head, cap, moments=moments, rows=rows_per_chunk(int(typing.cast(torch.Tensor, head.weight).shape[0]), chunk_bytes))
-    return {"valid": valid, **{k: t.cpu() for k, t in stats.items()}}
+    stats = head_logprobs(h, targets.long().to(device), head, cap, moments=moments, greedy=greedy,
+                          rows=rows_per_chunk(int(typing.cast(torch.Tensor, head.weight).shape[0]), chunk_bytes))
+    return {k: t.cpu() for k, t in stats.items()}
 
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "head_logprobs", "rows_per_chunk", "split_head", "token_logprobs"]
+def _attn_impl(model) -> str:
+    return str(getattr(model.config, "_attn_implementation", None) or "eager")
+
+
+__all__ = ["DEFAULT_CHUNK_BYTES", "gathered_logprobs", "head_logprobs", "rows_per_chunk", "split_head", "token_logprobs"]

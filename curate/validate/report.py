@@ -121,6 +121,23 @@ def plot_perplexity(msum, path: Path) -> None:
     plt.close(fig)
 
 
+def _tasks_line(ev: dict[str, Any]) -> str:
+    """``piqa (Commonsense, validation, first 100 items), ...``: which split each task measured, on how many items."""
+    from curate.tasks import task_info
+
+    tasks = ev.get("tasks") or []
+    if not tasks:
+        return "none"
+    items = task_items(tasks, ev.get("limit"))
+    parts = []
+    for t in tasks:
+        info = task_info(t)
+        where = ", ".join(x for x in (info.dimension, info.split, f"first {items[t]} items" if t in items else "")
+                          if x)
+        parts.append(f"`{t}` ({where})")
+    return ", ".join(parts)
+
+
 def items_of(config: dict[str, Any]) -> dict[str, int]:
     """{task: items scored} from a validate config's ``eval`` block (known sizes only)."""
     ev = config.get("eval") or {}
@@ -211,7 +228,7 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         "retention is the mean over its metrics, Total the mean over dimensions (Xu et al. 2026).",
         "",
         f"Perplexity: {ev.get('ppl_windows')} non-overlapping window(s) of {ev.get('ppl_seq_len')} tokens per "
-        f"text; tasks: {', '.join(ev.get('tasks') or []) or 'none'} (limit {ev.get('limit')}).",
+        f"text; tasks: {_tasks_line(ev)}.",
         "",
         "## Retention per capability dimension (mean ± std over seeds)",
         "",

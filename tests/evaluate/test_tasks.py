@@ -6,7 +6,8 @@ import re
 import pytest
 import torch
 
-from curate.tasks import ACCURACY_TASKS, TASKS_DIR, task_size
+from curate.tasks import HOMEMADE_TASKS as ACCURACY_TASKS
+from curate.tasks import TASKS_DIR, task_size
 from curate.tasks.build import (
     arithmetic_items,
     humaneval_mc_items,
