@@ -30,6 +30,7 @@ SCORERS.register("entropy", "curate.scoring.steps:Entropy")
 SCORERS.register("minhash_jaccard", "curate.scoring.steps:MinHashJaccard")
 SCORERS.register("ngram_aggregation", "curate.scoring.steps:NgramAggregation")
 SCORERS.register("diversity", "curate.scoring.steps:Diversity")
+SCORERS.register("expert_coverage", "curate.scoring.expert_coverage:ExpertCoverage")
 
 
 def build_scorer(name: str, **params: Any):
