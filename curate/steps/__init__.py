@@ -23,5 +23,7 @@ STEPS.register("select", "curate.steps.select:SelectStep", spec="curate.steps.se
 STEPS.register("igsp", "curate.strategies.igsp:IGSPStep", spec="curate.strategies.igsp:IGSPSpec")
 STEPS.register("cola", "curate.strategies.cola:ColaStep", spec="curate.strategies.cola:ColaSpec")
 STEPS.register("zipcal", "curate.strategies.zipcal:ZipCalStep", spec="curate.strategies.zipcal:ZipCalSpec")
+STEPS.register("expert_balanced", "curate.strategies.expert_balanced:ExpertBalancedStep",
+               spec="curate.strategies.expert_balanced:ExpertBalancedSpec")
 
 __all__ = ["STEPS", "Step", "StepSpec", "StepStats"]
