@@ -23,8 +23,8 @@ of Experts") turns a dense FFN into experts whose routing follows the text:
 
 Mixtral weights an expert's output by its renormalised softmax probability over the chosen
 k. MoEfication keeps a chosen expert at weight 1, so the router logits are scaled down to a
-range of ``router_scale`` (1e-3: the renormalised weights are 1/k within ~1e-3 relative and
-still rank the experts, fp32 resolves 1e-7) and every ``down_proj`` is multiplied by k. With
+range of ``router_scale`` (1e-5: the renormalised weights are 1/k within ~1e-5 relative and
+still rank the experts: fp32 resolves logit gaps of ~1e-7, 0.5 % of that range) and every ``down_proj`` is multiplied by k. With
 top-k = E every neuron is used and the model reproduces the dense logits up to that weight
 error (:func:`check`); with top-k < E it is a sparse approximation whose held-out perplexity is
 reported beside the dense one. The figures are written into the folder (``curate_source.json``).
@@ -190,7 +190,7 @@ def fit_moefication(dense, fit_ids, *, experts: int, seed: int = 0, batch_size: 
             "experts": experts, "tokens": int(xs[0].shape[0])}
 
 
-def build_mixtral(dense, plan: dict[str, Any], *, top_k: int, router_scale: float = 1e-3):
+def build_mixtral(dense, plan: dict[str, Any], *, top_k: int, router_scale: float = 1e-5):
     """A MixtralForCausalLM holding ``dense``'s weights split by ``plan``, routing ``top_k``;
     ``router_scale`` is the largest |logit| the router reaches on the fitting tokens."""
     import torch
@@ -239,9 +239,9 @@ def token_nll(model, ids, batch_size: int = 2) -> float:
     return tot / n
 
 
-def check(dense, plan, eval_ids, *, top_k: int, router_scale: float):
+def check(dense, plan, eval_ids, *, top_ks: tuple[int, ...], router_scale: float) -> dict[str, Any]:
     """Max |logit difference| of the top-k = E model against dense on ``eval_ids``, and the
-    held-out perplexity of dense vs top-k."""
+    held-out perplexity of dense and of every top-k in ``top_ks``."""
     import torch
 
     full = build_mixtral(dense, plan, top_k=plan["experts"], router_scale=router_scale)
@@ -251,10 +251,24 @@ def check(dense, plan, eval_ids, *, top_k: int, router_scale: float):
             x = eval_ids[s:s + 2]
             diff = max(diff, float((full(input_ids=x).logits - dense(input_ids=x).logits).abs().max()))
     del full
-    sparse = build_mixtral(dense, plan, top_k=top_k, router_scale=router_scale)
-    dense_ppl, sparse_ppl = math.exp(token_nll(dense, eval_ids)), math.exp(token_nll(sparse, eval_ids))
-    return {"max_abs_logit_diff_top_k_eq_E": diff, "heldout_ppl_dense": round(dense_ppl, 4),
-            f"heldout_ppl_top_{top_k}": round(sparse_ppl, 4), "eval_tokens": list(eval_ids.shape)}, sparse
+    out = {"max_abs_logit_diff_top_k_eq_E": diff, "heldout_ppl_dense": round(math.exp(token_nll(dense, eval_ids)), 4),
+           "eval_tokens": list(eval_ids.shape)}
+    for k in top_ks:
+        sparse = build_mixtral(dense, plan, top_k=k, router_scale=router_scale)
+        out[f"heldout_ppl_top_{k}"] = round(math.exp(token_nll(sparse, eval_ids)), 4)
+        del sparse
+    return out
+
+
+def save_plan(plan: dict[str, Any], path: Path) -> None:
+    np.savez(path, labels=plan["labels"], routers=plan["routers"], peaks=np.array(plan["peaks"]),
+             recall=np.array(plan["recall"]), experts=plan["experts"], tokens=plan["tokens"])
+
+
+def load_plan(path: str | Path) -> dict[str, Any]:
+    z = np.load(path)
+    return {"labels": z["labels"], "routers": z["routers"], "peaks": z["peaks"].tolist(), "recall": z["recall"].tolist(),
+            "experts": int(z["experts"]), "tokens": int(z["tokens"])}
 
 
 def text_ids(tokenizer, *, split: str, n_per_source: int, seq_len: int, seed: int):
@@ -269,11 +283,17 @@ def text_ids(tokenizer, *, split: str, n_per_source: int, seq_len: int, seed: in
     return torch.tensor(rows, dtype=torch.long)
 
 
+PLAN_FILE = "moefication_plan.npz"  # neuron labels + unscaled routers: any top-k rebuilds from it
+
+
 def derive(out: str | Path, *, base: str = "smollm2-135m", experts: int = 8, top_k: int = 2,
-           router_scale: float = 1e-3, fit_per_source: int = 8, fit_len: int = 128, eval_per_source: int = 2,
-           eval_len: int = 256, seed: int = 0, log=print) -> dict[str, Any]:
+           router_scale: float = 1e-5, fit_per_source: int = 8, fit_len: int = 128, eval_per_source: int = 2,
+           eval_len: int = 256, seed: int = 0, sweep: tuple[int, ...] = (), plan_from: str | Path | None = None,
+           log=print) -> dict[str, Any]:
     """Derive, check and save. Fitting windows come from the calibration split of the bundled
-    sources, the check's windows from their held-out split (never seen by the fit)."""
+    sources, the check's windows from their held-out split (never seen by the fit).
+    ``plan_from``: a :data:`PLAN_FILE` of an earlier derivation (skips the fit); ``sweep``:
+    more top-k values whose held-out perplexity is reported."""
     import time
 
     from curate.models import load_model
@@ -282,15 +302,22 @@ def derive(out: str | Path, *, base: str = "smollm2-135m", experts: int = 8, top
     dense, tok, info = load_model(base)
     fit_ids = text_ids(tok, split="calibration", n_per_source=fit_per_source, seq_len=fit_len, seed=seed)
     eval_ids = text_ids(tok, split="heldout", n_per_source=eval_per_source, seq_len=eval_len, seed=seed)
-    log(f"fitting on {tuple(fit_ids.shape)} tokens of {', '.join(FIT_SOURCES)}")
-    plan = fit_moefication(dense, fit_ids, experts=experts, seed=seed, log=log)
-    figures, moe = check(dense, plan, eval_ids, top_k=top_k, router_scale=router_scale)
+    if plan_from:
+        plan = load_plan(plan_from)
+        if plan["experts"] != experts:
+            raise CurateError(f"{plan_from} splits into {plan['experts']} experts, not --experts {experts}")
+    else:
+        log(f"fitting on {tuple(fit_ids.shape)} tokens of {', '.join(FIT_SOURCES)}")
+        plan = fit_moefication(dense, fit_ids, experts=experts, seed=seed, log=log)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_plan(plan, out / PLAN_FILE)
+    figures = check(dense, plan, eval_ids, top_ks=tuple(dict.fromkeys((top_k, *sweep))), router_scale=router_scale)
     figures |= {"experts": experts, "top_k": top_k, "router_scale": router_scale,
                 "router_top2_recall_mean": round(float(np.mean(plan["recall"])), 4),
                 "fit_tokens": list(fit_ids.shape), "base": base, "base_sha": info.sha,
                 "derive_version": DERIVE_VERSION, "seconds": round(time.perf_counter() - t0, 1)}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    moe = build_mixtral(dense, plan, top_k=top_k, router_scale=router_scale)
     moe.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     (out / "curate_source.json").write_text(json.dumps({"derived": "moefication", **figures}, indent=2))
@@ -340,14 +367,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", default="smollm2-135m")
     ap.add_argument("--experts", type=int, default=8)
     ap.add_argument("--top-k", type=int, default=2)
-    ap.add_argument("--router-scale", type=float, default=1e-3)
+    ap.add_argument("--router-scale", type=float, default=1e-5)
+    ap.add_argument("--sweep", default="", help="more top-k values to report held-out perplexity for, e.g. 4,6")
+    ap.add_argument("--plan", default=None, help=f"reuse the {PLAN_FILE} of an earlier derivation (no refit)")
     ap.add_argument("--fit-per-source", type=int, default=8, help="fitting windows per bundled source")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     try:
         figures = derive(a.out, base=a.base, experts=a.experts, top_k=a.top_k, router_scale=a.router_scale,
-                         fit_per_source=a.fit_per_source, seed=a.seed)
+                         fit_per_source=a.fit_per_source, seed=a.seed, plan_from=a.plan,
+                         sweep=tuple(int(x) for x in a.sweep.split(",") if x.strip()))
     except CurateError as exc:
         print(f"error: {exc.one_line()}")
         return 2

@@ -7,10 +7,16 @@ import math
 import numpy as np
 import pytest
 import torch
-from moe_models import E, K, MOE_ARCHS, VOCAB, tiny_moe
+from moe_models import MOE_ARCHS, VOCAB, E, K, tiny_moe
 
 from curate.errors import CurateError
-from curate.moe.routing import coverage, find_routers, layer_coverage, normalized_entropy, routing_counts
+from curate.moe.routing import (
+    coverage,
+    find_routers,
+    layer_coverage,
+    normalized_entropy,
+    routing_counts,
+)
 
 
 @pytest.fixture(scope="module", params=MOE_ARCHS)
