@@ -119,61 +119,83 @@ class RoutingCounts:
     top_k: list[int]
 
 
+class RouterHooks:
+    """Forward hooks on every router that count, per batch row, the tokens each expert gets.
+
+        with RouterHooks(model) as rh:
+            rh.expect(mask)                 # (B, L) bool: real tokens of the next forward
+            model.model(input_ids=ids, attention_mask=mask.long())
+            rh.counts                       # int64 ndarray (B, R, E_max) for that forward
+    """
+
+    def __init__(self, model):
+        self.routers = find_routers(model)
+        self.e_max = max(x.num_experts for x in self.routers)
+        self._handles: list[Any] = []
+        self.counts = np.zeros((0, len(self.routers), self.e_max), dtype=np.int64)
+        self._mask = None
+
+    def expect(self, mask) -> None:
+        self._mask = mask
+        self.counts = np.zeros((mask.shape[0], len(self.routers), self.e_max), dtype=np.int64)
+
+    def _hook(self, j: int, router: Router):
+        import torch
+
+        def hook(_mod, _inp, out):
+            idx = top_k_index(out, router.top_k)  # (B*L, k)
+            b, L = self._mask.shape
+            if idx.shape[0] != b * L:
+                raise CurateError(f"router {router.name} of layer {router.layer} saw {idx.shape[0]} tokens, "
+                                  f"expected {b * L}", hint="this router layout is not supported yet")
+            keep = self._mask.reshape(-1).to(idx.device)  # (B*L,) real tokens
+            row = torch.arange(b, device=idx.device).repeat_interleave(L)[keep]  # sample of each token
+            flat = (row.unsqueeze(1) * self.e_max + idx[keep].long()).reshape(-1)  # (T_real * k,)
+            self.counts[:, j] += torch.bincount(flat.cpu(), minlength=b * self.e_max).reshape(b, self.e_max).numpy()
+        return hook
+
+    def __enter__(self) -> RouterHooks:
+        self._handles = [x.module.register_forward_hook(self._hook(j, x)) for j, x in enumerate(self.routers)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
 def routing_counts(model, input_ids, attention_mask=None, *, batch_size: int = 8, progress: bool = False) -> RoutingCounts:
     """Run the decoder stack once over ``input_ids`` (N, L) (or a list of 1-D sequences, padded
     per batch) with a hook on every router, and count the tokens each expert receives."""
     import torch
     from tqdm.auto import tqdm
 
-    routers = find_routers(model)
     if isinstance(input_ids, torch.Tensor):
-        seqs = [row[m.bool()] if attention_mask is not None else row
-                for row, m in zip(input_ids.long().cpu(), attention_mask if attention_mask is not None
-                                  else [None] * len(input_ids), strict=True)]
+        masks = attention_mask if attention_mask is not None else [None] * len(input_ids)
+        seqs = [row[m.bool()] if m is not None else row for row, m in zip(input_ids.long().cpu(), masks, strict=True)]
     else:
         seqs = [torch.as_tensor(s, dtype=torch.long).flatten() for s in input_ids]
-    n, r, e_max = len(seqs), len(routers), max(x.num_experts for x in routers)
-    counts = np.zeros((n, r, e_max), dtype=np.int64)
+    hooks = RouterHooks(model)
+    n = len(seqs)
+    counts = np.zeros((n, len(hooks.routers), hooks.e_max), dtype=np.int64)
     tokens = np.array([len(s) for s in seqs], dtype=np.int64)
     base = getattr(model, getattr(model, "base_model_prefix", "model"), model)
     device = next(model.parameters()).device
-    state: dict[str, Any] = {}
-
-    def hook_for(j: int, router: Router):
-        def hook(_mod, _inp, out):
-            idx = top_k_index(out, router.top_k)  # (B*L, k)
-            b, L = state["shape"]
-            if idx.shape[0] != b * L:
-                raise CurateError(f"router {router.name} of layer {router.layer} saw {idx.shape[0]} tokens, "
-                                  f"expected {b * L}", hint="this router layout is not supported yet")
-            keep = state["mask"].reshape(-1)  # (B*L,) real tokens
-            row = torch.arange(b, device=idx.device).repeat_interleave(L)[keep]  # sample of each token
-            flat = (row.unsqueeze(1) * e_max + idx[keep].long()).reshape(-1)  # (T_real * k,)
-            c = torch.bincount(flat.cpu(), minlength=b * e_max).reshape(b, e_max)
-            state["counts"][:, j] += c.numpy()
-        return hook
-
-    handles = [x.module.register_forward_hook(hook_for(j, x)) for j, x in enumerate(routers)]
     order = sorted(range(n), key=lambda i: -len(seqs[i]))  # longest first: little padding
-    try:
-        with torch.no_grad():
-            for start in tqdm(range(0, n, batch_size), desc="expert routing", disable=not progress, leave=False):
-                batch = order[start:start + batch_size]
-                L = max(len(seqs[i]) for i in batch)
-                ids = torch.zeros((len(batch), L), dtype=torch.long)
-                mask = torch.zeros((len(batch), L), dtype=torch.bool)
-                for row, i in enumerate(batch):
-                    ids[row, :len(seqs[i])] = seqs[i]
-                    mask[row, :len(seqs[i])] = True
-                state.update(shape=(len(batch), L), mask=mask.to(device),
-                             counts=np.zeros((len(batch), r, e_max), dtype=np.int64))
-                base(input_ids=ids.to(device), attention_mask=mask.long().to(device), use_cache=False)
-                counts[batch] = state["counts"]
-    finally:
-        for h in handles:
-            h.remove()
-    return RoutingCounts(counts, tokens, [x.layer for x in routers], [x.num_experts for x in routers],
-                         [x.top_k for x in routers])
+    with hooks, torch.no_grad():
+        for start in tqdm(range(0, n, batch_size), desc="expert routing", disable=not progress, leave=False):
+            batch = order[start:start + batch_size]
+            L = max(len(seqs[i]) for i in batch)
+            ids = torch.zeros((len(batch), L), dtype=torch.long)
+            mask = torch.zeros((len(batch), L), dtype=torch.bool)
+            for row, i in enumerate(batch):
+                ids[row, :len(seqs[i])] = seqs[i]
+                mask[row, :len(seqs[i])] = True
+            hooks.expect(mask)
+            base(input_ids=ids.to(device), attention_mask=mask.long().to(device), use_cache=False)
+            counts[batch] = hooks.counts
+    r = hooks.routers
+    return RoutingCounts(counts, tokens, [x.layer for x in r], [x.num_experts for x in r], [x.top_k for x in r])
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,5 +25,6 @@ STEPS.register("cola", "curate.strategies.cola:ColaStep", spec="curate.strategie
 STEPS.register("zipcal", "curate.strategies.zipcal:ZipCalStep", spec="curate.strategies.zipcal:ZipCalSpec")
 STEPS.register("expert_balanced", "curate.strategies.expert_balanced:ExpertBalancedStep",
                spec="curate.strategies.expert_balanced:ExpertBalancedSpec")
+STEPS.register("ebss", "curate.strategies.ebss:EBSSStep", spec="curate.strategies.ebss:EBSSSpec")
 
 __all__ = ["STEPS", "Step", "StepSpec", "StepStats"]
