@@ -63,13 +63,12 @@ def ebss_generate(model, prompt: list[int], n_new: int, *, beam_width: int = 4, 
 
     from curate.moe.routing import RouterHooks
 
-    base = getattr(model, getattr(model, "base_model_prefix", "model"), model)
     device = next(model.parameters()).device
     w = beam_width
     with RouterHooks(model) as hooks, torch.no_grad():
         x = torch.tensor([prompt], device=device)
         hooks.expect(torch.ones_like(x, dtype=torch.bool))
-        out = model(input_ids=x, use_cache=True)
+        out = model(input_ids=x, use_cache=True, logits_to_keep=1)  # the next token only: no (L, V) logits
         cache, logits = out.past_key_values, out.logits[:, -1].float()  # (1, V)
         loads = hooks.counts.copy()  # (1, R, E)
         beams = [[]]
