@@ -28,10 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without reinstalling
 
-from curate.dataset import load_set  # noqa: E402
 from curate.evaluate.perplexity import perplexity  # noqa: E402
 from curate.evaluate.texts import build_windows, resolve_text  # noqa: E402
 from curate.models import decoder_layers, load_model  # noqa: E402
+from curate.sets.read import load_set  # noqa: E402
 from prune_backend import PruneConfig, prune_model  # noqa: E402
 
 

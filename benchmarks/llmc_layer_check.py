@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without reinstalling
 
-from curate.dataset import load_set  # noqa: E402
 from curate.models import decoder_layers, load_model  # noqa: E402
+from curate.sets.read import load_set  # noqa: E402
 from prune_backend.methods.sparsegpt import sparsegpt_prune  # noqa: E402
 from prune_backend.methods.wanda import wanda_mask  # noqa: E402
 

@@ -50,7 +50,7 @@ def bench_model(args) -> dict[str, float]:
         label = "tiny random Llama (V=4096)"
     else:
         from curate.models import load_model
-        from curate.scoring.report import source_samples
+        from curate.scoring.compare import source_samples
 
         model, tok, _ = load_model("smollm2-135m")
         ids = torch.tensor([s.input_ids for s in source_samples("wikipedia", tok, args.n, args.seq_len, seed=0)])

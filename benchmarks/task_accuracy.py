@@ -61,7 +61,7 @@ def main() -> None:
     dense = {} if args.pruned_only else evaluate("dense")
     pruned = {}
     if not args.no_prune:
-        from curate.scoring.report import source_samples
+        from curate.scoring.compare import source_samples
         from prune_backend import PruneConfig, prune_model
 
         ids = torch.tensor([s.input_ids for s in source_samples("wikipedia", tok, n=32, seq_len=128, seed=0)])

@@ -30,10 +30,10 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="curate-verify-") as d:
         os.environ["CURATE_CACHE"] = str(Path(d) / "cache")
-        import curate.fingerprint as fpm
-        from curate.dataset import load_set
+        import curate.sets.fingerprint as fpm
         from curate.records import Sample
-        from curate.writer import write_version
+        from curate.sets.read import load_set
+        from curate.sets.write import write_version
 
         rng = random.Random(0)
         words = "the of and to in a is that for it as was with be by on not".split()

@@ -22,10 +22,10 @@ from typing import Any
 
 from curate import __version__
 from curate.context import RunContext
-from curate.dataset import MANIFEST
 from curate.errors import SourceError
 from curate.recipe import ComponentSpec, Recipe
 from curate.records import Sample
+from curate.sets.layout import MANIFEST
 from curate.steps.base import Step, StepStats
 
 DEFAULT_PAPERS = {
@@ -186,7 +186,7 @@ def build_recipe(recipe: Recipe, out_dir: str | Path = "out", *, seed: int | Non
         "score_summary": summarize_scores(samples),
         "timings": {"total_s": round(time.perf_counter() - t_start, 2)},
     }
-    from curate.writer import write_version
+    from curate.sets.write import write_version
 
     path, existed = write_version(samples, manifest, out_dir, recipe.name, version)
     manifest = json.loads((path / MANIFEST).read_text())

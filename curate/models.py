@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import MissingDependencyError, ModelError
+from curate.files import cache_dir
 from prune_backend.layers import decoder_layers  # noqa: F401 - re-exported: the backend owns layer discovery
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -54,13 +55,6 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("CURATE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "curate"
-    )
-    return Path(root)
 
 
 def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:

@@ -51,7 +51,7 @@ ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 
 def default_store() -> Path:
-    from curate.models import cache_dir
+    from curate.files import cache_dir
 
     return cache_dir() / "results"
 
@@ -109,7 +109,7 @@ def _heldout_domains() -> dict[str, list[str]]:
 
 
 def features_of_set(cs, *, model=None, tokenizer=None, domains=None) -> dict[str, float]:
-    """:func:`set_features` of a :class:`curate.dataset.CalibrationSet`."""
+    """:func:`set_features` of a :class:`curate.sets.read.CalibrationSet`."""
     texts = cs.texts()
     cols = cs.dataset.column_names
     sources = list(cs.dataset["source"]) if "source" in cols else [""] * len(texts)
@@ -158,7 +158,7 @@ def append_results(table, store: str | Path | None = None, *, sets: dict[str, An
     fps_of = {label: fps for label, fps in table.group_by("set").agg(pl.col("fingerprint").unique()).iter_rows()}
     for label, cs in (sets or {}).items():
         if isinstance(cs, str | Path):
-            from curate.dataset import load_set
+            from curate.sets.read import load_set
 
             cs = load_set(cs)
         # The set's own fingerprint when rows name it (rebuilt draws name each seed's set); else the
@@ -373,7 +373,7 @@ def fit_predictor(rows, feats: dict[str, dict[str, float]], *, method: str | Non
 
 def rank_sets(predictor: Predictor, sets: dict[str, Any], *, model=None, tokenizer=None) -> list[dict[str, Any]]:
     """Rank set folders/objects ({name: path or CalibrationSet}) by predicted retention."""
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
 
     need_model = any(f in ("log_ppl", "min_k_pp") for f in predictor.features)
     if need_model and model is None:

@@ -9,7 +9,7 @@ This is curate's glue around :mod:`prune_backend`, which knows nothing of sets: 
 can be refused is checked before anything is written -- the config (on construction, before
 this is called), the output folder, the set, the model, and the set's tokenizer (a set
 tokenized for another tokenizer is refused unless ``retokenize``, which tokenizes its ``text``
-with the model's tokenizer, see :meth:`curate.dataset.CalibrationSet.draw`).
+with the model's tokenizer, see :meth:`curate.sets.read.CalibrationSet.draw`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def check_vocabulary(ids, model, set_name: str, model_name: str) -> None:
 def prune_with_set(model_name: str, calibration: str | Path, cfg: PruneConfig, *, out_dir: str | Path,
                    nsamples: int | None = None, seed: int = 0, retokenize: bool = False,
                    seq_len: int | None = None, dtype: str = "float32", progress: bool = True) -> PruneReport:
-    from curate.dataset import load_set
     from curate.models import load_model
+    from curate.sets.read import load_set
     from prune_backend.save import save_pruned
     from prune_backend.sequential import prune_model
 

@@ -7,7 +7,7 @@
 
 The sibling of :func:`curate.prune.prune_with_set`, with the same checks in the same
 order before anything is written (config on construction, output folder, set, model, the set's
-tokenizer) and the same row draw (:meth:`curate.dataset.CalibrationSet.draw`). Round-to-nearest reads no calibration data: ``calibration``
+tokenizer) and the same row draw (:meth:`curate.sets.read.CalibrationSet.draw`). Round-to-nearest reads no calibration data: ``calibration``
 may be None for it.
 """
 
@@ -24,8 +24,8 @@ from prune_backend.quant.report import QuantReport
 def quantize_with_set(model_name: str, calibration: str | Path | None, cfg: QuantConfig, *, out_dir: str | Path,
                       nsamples: int | None = None, seed: int = 0, retokenize: bool = False,
                       seq_len: int | None = None, dtype: str = "float32", progress: bool = True) -> QuantReport:
-    from curate.dataset import load_set
     from curate.models import load_model
+    from curate.sets.read import load_set
     from prune_backend.quant.driver import quantize_model
     from prune_backend.save import save_pruned
 

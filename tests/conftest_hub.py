@@ -3,7 +3,7 @@
     from conftest_hub import make_version, sample_manifest
     vdir = make_version(tmp_path / "out", "default", "v1.0.0", rows=make_rows(8, 16, seed=0))
 
-``make_version`` writes a set version folder in the format of ``curate/writer.py``
+``make_version`` writes a set version folder in the format of ``curate/sets/write.py``
 (``save_to_disk`` files + ``data/train-00000-of-00001.parquet`` + ``manifest.json`` +
 ``README.md``), so the catalogue and publishing tests do not need a model or a build.
 """
@@ -73,7 +73,7 @@ def make_rows(n: int = 8, seq_len: int = 16, seed: int = 0) -> list[dict[str, An
 
 def rows_fingerprint(rows: list[dict[str, Any]]) -> str:
     """The writer's content fingerprint, so that readers' verification accepts these versions."""
-    from curate.fingerprint import fingerprint_rows
+    from curate.sets.fingerprint import fingerprint_rows
 
     return fingerprint_rows(rows)
 
@@ -83,7 +83,7 @@ def make_version(out: Path, name: str = "default", version: str = "v1.0.0",
     """Write ``out/name/version/`` the way curate's writer does; returns the folder."""
     import datasets
 
-    from curate.cards import render_card
+    from curate.sets.card import render_card
 
     rows = rows if rows is not None else make_rows()
     vdir = Path(out) / name / version

@@ -443,11 +443,11 @@ CASES: list[Case] = [
 
 def _skip_preflight():
     """Let the build past the free-space check so that the disk fills *during* the write."""
-    import curate.writer
+    import curate.sets.write
 
-    original = curate.writer.check_writable
-    curate.writer.check_writable = lambda *a, **k: None
-    _restore.append(lambda: setattr(curate.writer, "check_writable", original))
+    original = curate.sets.write.check_writable
+    curate.sets.write.check_writable = lambda *a, **k: None
+    _restore.append(lambda: setattr(curate.sets.write, "check_writable", original))
 
 
 _restore: list[Callable[[], None]] = []

@@ -9,10 +9,10 @@ from pydantic import Field
 
 from curate.build import build_recipe
 from curate.context import RunContext
-from curate.dataset import load_set
 from curate.errors import CurateError, SourceError
 from curate.recipe import parse_recipe
 from curate.sampling import SAMPLERS, Sampler, make_tokenize, seeded_order
+from curate.sets.read import load_set
 from curate.sources import SOURCE_TYPES, Source, SourceSpec
 from curate.steps import STEPS, Step, StepSpec
 

@@ -45,7 +45,7 @@ def test_prune_cli_hands_an_empty_skip_list_to_the_pruner(tmp_path, monkeypatch)
         raise Stop
 
     monkeypatch.setattr(curate.prune, "prune_with_set", fake)
-    monkeypatch.setattr("curate.writer.check_writable", lambda *a, **k: None)
+    monkeypatch.setattr("curate.sets.write.check_writable", lambda *a, **k: None)
     r = CliRunner().invoke(prune, ["--calibration", str(tmp_path), "--method", "wanda", "--dsnot", "--dsnot-skip",
                                    "none", "--out", str(tmp_path / "o"), "--quiet"])
     assert isinstance(r.exception, Stop), r.output

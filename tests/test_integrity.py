@@ -71,7 +71,7 @@ def test_table_has_at_least_60_kinds():
 def test_verdict_is_cached_and_invalidated_by_a_change(base, tmp_path):
     import shutil
 
-    from curate.fingerprint import _memo, verify_version
+    from curate.sets.fingerprint import _memo, verify_version
 
     shutil.copytree(base / "out", tmp_path / "out")
     v = tmp_path / V1
@@ -79,7 +79,7 @@ def test_verdict_is_cached_and_invalidated_by_a_change(base, tmp_path):
     assert fp == json.loads((v / "manifest.json").read_text())["fingerprint"]
     _memo.clear()
     calls = []
-    import curate.fingerprint as f
+    import curate.sets.fingerprint as f
 
     orig = f.fingerprint_batches
     f.fingerprint_batches = lambda b, lengths=None: calls.append(1) or orig(b, lengths)
@@ -96,8 +96,9 @@ def test_verdict_is_cached_and_invalidated_by_a_change(base, tmp_path):
 def test_hidden_tmp_folders_are_never_versions(base, tmp_path):
     import shutil
 
-    from curate.dataset import is_version_dir, resolve_set_path
-    from curate.hub import set_versions
+    from curate.sets.hub import set_versions
+    from curate.sets.layout import is_version_dir
+    from curate.sets.read import resolve_set_path
 
     shutil.copytree(base / "out", tmp_path / "out")
     tmp = tmp_path / "out/small/.tmp-1-abc"
@@ -108,7 +109,7 @@ def test_hidden_tmp_folders_are_never_versions(base, tmp_path):
 
 
 def test_stale_tmp_removed_only_when_owner_is_gone(tmp_path):
-    from curate.writer import remove_stale_tmp
+    from curate.sets.write import remove_stale_tmp
 
     mine = tmp_path / f".tmp-{os.getpid()}-aaaa"
     dead = tmp_path / ".tmp-999999-bbbb"
@@ -119,7 +120,7 @@ def test_stale_tmp_removed_only_when_owner_is_gone(tmp_path):
 
 
 def test_write_is_fsynced_before_the_rename(tmp_path, monkeypatch):
-    import curate.writer as w
+    import curate.sets.write as w
     from curate.records import Sample
 
     events = []
@@ -135,7 +136,7 @@ def test_concurrent_identical_writes_both_succeed(tmp_path):
     import threading
 
     from curate.records import Sample
-    from curate.writer import write_version
+    from curate.sets.write import write_version
 
     samples = [Sample(text=f"t{i}", source="s", doc_id=f"d{i}", input_ids=[i, 1]) for i in range(4)]
     results, errors = [], []
@@ -162,7 +163,7 @@ def test_concurrent_identical_writes_both_succeed(tmp_path):
 def test_extras_and_cards_respect_the_umask(base, tmp_path):
     import shutil
 
-    from curate.cards import rerender_card
+    from curate.sets.card import rerender_card
 
     shutil.copytree(base / "out", tmp_path / "out")
     old = os.umask(0o022)
@@ -224,7 +225,7 @@ def test_verify_cli_on_a_version_and_a_folder(base, tmp_path):
 
 
 def test_validation_extras_respect_the_umask(tmp_path):
-    from curate.validate.files import atomic_json as _atomic_json
+    from curate.files import atomic_json as _atomic_json
 
     old = os.umask(0o027)
     try:

@@ -96,8 +96,8 @@ def _kill_at(p: subprocess.Popen, when: float, t0: float) -> None:
 
 
 def test_sigkill_during_build(ws, tmp_path):
-    from curate.catalog import list_sets
-    from curate.fingerprint import verify_version
+    from curate.sets.catalog import list_sets
+    from curate.sets.fingerprint import verify_version
 
     args = ["build", "big.yaml", "--out", "out", "--quiet"]
     ref = tmp_path / "ref"

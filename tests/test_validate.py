@@ -43,7 +43,7 @@ def make_set(root: Path, name: str, seed: int, n: int = 8, L: int = 16, tokenize
     ds = datasets.Dataset.from_dict(rows)
     ds.save_to_disk(str(path))
     ds.to_parquet(str(path / "data" / "train-00000-of-00001.parquet"))  # readers verify both copies
-    from curate.fingerprint import fingerprint_rows
+    from curate.sets.fingerprint import fingerprint_rows
 
     fp = fingerprint_rows(ds.to_list())
     (path / "manifest.json").write_text(json.dumps({"name": name, "version": "v1.0.0", "fingerprint": fp,

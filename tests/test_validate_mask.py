@@ -12,7 +12,7 @@ from tiny_models import tiny_llama
 
 from curate.errors import CurateError
 from curate.evaluate.evaluator import EvalConfig
-from curate.fingerprint import fingerprint_rows
+from curate.sets.fingerprint import fingerprint_rows
 from curate.validate import ValidateConfig, validate
 from prune_backend import PruneConfig
 

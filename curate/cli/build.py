@@ -39,7 +39,7 @@ def build(recipe, out_dir, seed, overrides, version, device, quiet):
     """
     from curate.build import build_recipe
     from curate.recipe import find_recipe, load_recipe
-    from curate.writer import check_label, check_writable, estimate_set_bytes
+    from curate.sets.write import check_label, check_writable, estimate_set_bytes
 
     if version is not None:
         check_label(version, "--version")

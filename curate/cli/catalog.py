@@ -21,8 +21,8 @@ def list_cmd(root, as_json):
       curate list
       curate list out --json
     """
-    from curate.catalog import format_table, list_sets
-    from curate.fingerprint import DamagedSetError
+    from curate.sets.catalog import format_table, list_sets
+    from curate.sets.layout import DamagedSetError
 
     damaged: list[dict[str, str]] = []
     rows = list_sets(root, damaged)
@@ -51,7 +51,7 @@ def show(set_path, as_json):
       curate show out/default/v1.0.0
       curate show out/default            # the latest version of 'default'
     """
-    from curate.catalog import format_show, show_set
+    from curate.sets.catalog import format_show, show_set
 
     s = show_set(set_path)
     click.echo(json.dumps(s, indent=2) if as_json else format_show(s))
@@ -69,7 +69,7 @@ def diff(set_a, set_b, as_json):
       curate diff out/default/v1.0.0 out/default/v2.0.0
       curate diff out/default/v1.0.0 out/wiki-windows/v1.0.0 --json
     """
-    from curate.catalog import diff_sets, format_diff
+    from curate.sets.catalog import diff_sets, format_diff
 
     d = diff_sets(set_a, set_b)
     click.echo(json.dumps(d, indent=2, default=str) if as_json else format_diff(d))
@@ -89,8 +89,8 @@ def verify(target, no_cache, as_json):
       curate verify out/default/v1.0.0
       curate verify out                   # every version of every set
     """
-    from curate.catalog import verify_sets
-    from curate.fingerprint import DamagedSetError
+    from curate.sets.catalog import verify_sets
+    from curate.sets.layout import DamagedSetError
 
     results = verify_sets(target, use_cache=not no_cache)
     bad = [r for r in results if not r["ok"]]

@@ -104,7 +104,7 @@ def quant_grid_options(command: Callable) -> Callable:
 
 def draw_options(command: Callable) -> Callable:
     """How ``curate prune`` and ``curate quantize`` take their calibration tokens from a set
-    (:meth:`curate.dataset.CalibrationSet.draw`): ``nsamples``, ``seed``, ``retokenize``, ``seq_len``."""
+    (:meth:`curate.sets.read.CalibrationSet.draw`): ``nsamples``, ``seed``, ``retokenize``, ``seq_len``."""
     for opt in reversed((
         click.option("--nsamples", type=int, default=None, help="Draw this many rows of the set (default: all)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row draw."),

@@ -35,9 +35,9 @@ def add(validate_out, sets, store, no_model):
     """Add the rows of a ``curate validate`` output folder (its results.parquet) to the store."""
     import polars as pl
 
-    from curate.dataset import load_set
     from curate.errors import CurateError
     from curate.predict import append_results
+    from curate.sets.read import load_set
 
     path = Path(validate_out) / "results.parquet"
     if not path.exists():

@@ -39,7 +39,7 @@ def prune(model_name, calibration, prune_kw, nsamples, seed, retokenize, seq_len
 
     from curate.models import weights_bytes
     from curate.prune import prune_with_set
-    from curate.writer import check_writable
+    from curate.sets.write import check_writable
 
     check_writable(out_dir, need_bytes=weights_bytes(model_name))  # before loading anything
     report = prune_with_set(model_name, calibration, cfg, out_dir=out_dir, nsamples=nsamples, seed=seed,

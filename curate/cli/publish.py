@@ -25,8 +25,8 @@ def publish(set_path, repo_id, private, endpoint, all_versions):
       curate publish out/default --repo my-org/calib-smollm2 --all-versions --private
       python -c 'import datasets; print(datasets.load_dataset("my-org/calib-smollm2", revision="v1.0.0"))'
     """
-    from curate.hub import check_repo_id, set_versions
-    from curate.hub import publish as publish_one
+    from curate.sets.hub import check_repo_id, set_versions
+    from curate.sets.hub import publish as publish_one
 
     check_repo_id(repo_id)
     targets = set_versions(set_path) if all_versions else [set_path]

@@ -38,7 +38,7 @@ def quantize(model_name, calibration, method, bits, group_size, sym, act_order, 
     """
     from curate.models import weights_bytes
     from curate.quantize import quantize_with_set
-    from curate.writer import check_writable
+    from curate.sets.write import check_writable
     from prune_backend.quant.config import QuantConfig
 
     # PruneError (the base of CurateError) is one line through curate's error handler.

@@ -45,8 +45,8 @@ def score(inputs, out_dir, model, reference, scores, k, n, seq_len, split, seed,
       curate score out/default --reference wikipedia --out runs/default-scores
       curate score out/default/v1.0.0 wikipedia --scores ppl,min_k_pp --k 0.2 --out runs/s
     """
-    from curate.scoring.report import ScoreConfig, score_inputs, store_beside, write_report
-    from curate.writer import check_writable
+    from curate.scoring.compare import ScoreConfig, score_inputs, store_beside, write_report
+    from curate.sets.write import check_writable
 
     check_writable(out_dir)
 

@@ -78,9 +78,9 @@ def validate(sets, model_name, prune_kw, quantize, bits, group_size, sym, act_or
 
     from curate.errors import CurateError
     from curate.evaluate.evaluator import EvalConfig
+    from curate.sets.write import check_writable
     from curate.validate import ValidateConfig
     from curate.validate import validate as run
-    from curate.writer import check_writable
 
     check_writable(out_dir, need_bytes=1 << 20)  # before loading anything
 

@@ -82,7 +82,8 @@ class Evaluator:
         if self._windows is None:
             import torch
 
-            from curate.models import cache_dir, tokenizer_fingerprint
+            from curate.files import cache_dir
+            from curate.models import tokenizer_fingerprint
 
             c = self.config
             texts = [resolve_text(t) for t in c.texts]

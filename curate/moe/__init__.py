@@ -7,6 +7,6 @@ Modules: :mod:`~curate.moe.routing` (find the routers of any transformers MoE, c
 each expert receives in one forward pass; the coverage statistics as pure functions),
 :mod:`~curate.moe.derive` (MoEfication of a dense Llama into a standard Mixtral checkpoint).
 The recipe steps live beside the others: the ``expert_coverage`` scorer
-(:mod:`curate.scoring.expert_coverage`) and the ``expert_balanced`` selector
-(:mod:`curate.strategies.expert_balanced`).
+(:mod:`curate.steps.expert_coverage`) and the ``expert_balanced`` selector
+(:mod:`curate.steps.expert_balanced`).
 """

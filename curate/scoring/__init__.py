@@ -10,7 +10,7 @@ one token log-prob kernel: chunked lm_head, logit soft-cap, never (B, T, V) logi
 behind evaluation perplexity), :mod:`~curate.scoring.model_scores` (one forward pass per batch
 through that kernel), :mod:`~curate.scoring.minhash` (vectorised datasketch-compatible
 MinHash, the near-duplicate rule shared with the dedup step, datatrove reference pipeline),
-:mod:`~curate.scoring.steps` (recipe steps), :mod:`~curate.scoring.report` (parquet,
+:mod:`~curate.steps.scorers` (recipe steps), :mod:`~curate.scoring.compare` (parquet,
 JSON/markdown summaries, plots).
 Heavy imports (torch, datasketch, datatrove) happen only when a function or scorer is used.
 """
@@ -22,20 +22,20 @@ from typing import Any
 from curate.registry import Registry
 
 SCORERS = Registry("scorer", entry_point_group="curate.scorers")
-SCORERS.register("model_scores", "curate.scoring.steps:ModelScores")
-SCORERS.register("perplexity", "curate.scoring.steps:Perplexity")
-SCORERS.register("min_k", "curate.scoring.steps:MinK")
-SCORERS.register("min_k_pp", "curate.scoring.steps:MinKPlusPlus")
-SCORERS.register("entropy", "curate.scoring.steps:Entropy")
-SCORERS.register("minhash_jaccard", "curate.scoring.steps:MinHashJaccard")
-SCORERS.register("ngram_aggregation", "curate.scoring.steps:NgramAggregation")
-SCORERS.register("diversity", "curate.scoring.steps:Diversity")
-SCORERS.register("expert_coverage", "curate.scoring.expert_coverage:ExpertCoverage")
+SCORERS.register("model_scores", "curate.steps.scorers:ModelScores")
+SCORERS.register("perplexity", "curate.steps.scorers:Perplexity")
+SCORERS.register("min_k", "curate.steps.scorers:MinK")
+SCORERS.register("min_k_pp", "curate.steps.scorers:MinKPlusPlus")
+SCORERS.register("entropy", "curate.steps.scorers:Entropy")
+SCORERS.register("minhash_jaccard", "curate.steps.scorers:MinHashJaccard")
+SCORERS.register("ngram_aggregation", "curate.steps.scorers:NgramAggregation")
+SCORERS.register("diversity", "curate.steps.scorers:Diversity")
+SCORERS.register("expert_coverage", "curate.steps.expert_coverage:ExpertCoverage")
 
 
 def build_scorer(name: str, **params: Any):
     """Instantiate the scorer registered as ``name``; unknown parameters fail with a hint."""
-    from curate.scoring.steps import check_params
+    from curate.steps.scorers import check_params
 
     cls = SCORERS.get(name)
     check_params(cls, params, name)

@@ -360,7 +360,7 @@ def make_executor(pipeline: list, executor: Executor = "local", logging_dir: str
 
 
 def _cache_root() -> Path:
-    from curate.models import cache_dir
+    from curate.files import cache_dir
 
     return cache_dir() / "minhash"
 

@@ -20,11 +20,11 @@ STEPS.register("perplexity_filter", "curate.steps.filters:PerplexityFilter",
 STEPS.register("dedup", "curate.steps.filters:DedupFilter", spec="curate.steps.filters:DedupSpec")
 STEPS.register("score", "curate.steps.score:scorer_step", spec="curate.steps.score:ScoreSpec")
 STEPS.register("select", "curate.steps.select:SelectStep", spec="curate.steps.select:SelectSpec")
-STEPS.register("igsp", "curate.strategies.igsp:IGSPStep", spec="curate.strategies.igsp:IGSPSpec")
-STEPS.register("cola", "curate.strategies.cola:ColaStep", spec="curate.strategies.cola:ColaSpec")
-STEPS.register("zipcal", "curate.strategies.zipcal:ZipCalStep", spec="curate.strategies.zipcal:ZipCalSpec")
-STEPS.register("expert_balanced", "curate.strategies.expert_balanced:ExpertBalancedStep",
-               spec="curate.strategies.expert_balanced:ExpertBalancedSpec")
-STEPS.register("ebss", "curate.strategies.ebss:EBSSStep", spec="curate.strategies.ebss:EBSSSpec")
+STEPS.register("igsp", "curate.steps.igsp:IGSPStep", spec="curate.steps.igsp:IGSPSpec")
+STEPS.register("cola", "curate.steps.cola:ColaStep", spec="curate.steps.cola:ColaSpec")
+STEPS.register("zipcal", "curate.steps.zipcal:ZipCalStep", spec="curate.steps.zipcal:ZipCalSpec")
+STEPS.register("expert_balanced", "curate.steps.expert_balanced:ExpertBalancedStep",
+               spec="curate.steps.expert_balanced:ExpertBalancedSpec")
+STEPS.register("ebss", "curate.steps.ebss:EBSSStep", spec="curate.steps.ebss:EBSSSpec")
 
 __all__ = ["STEPS", "Step", "StepSpec", "StepStats"]

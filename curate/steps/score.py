@@ -34,7 +34,7 @@ class ScoreSpec(StepSpec):
     @model_validator(mode="after")
     def _params(self):
         from curate.scoring import SCORERS
-        from curate.scoring.steps import check_params
+        from curate.steps.scorers import check_params
 
         try:
             check_params(SCORERS.get(self.scorer), dict(self.model_extra or {}), self.scorer)

@@ -7,7 +7,7 @@
 
 For every set and seed ``k`` (a *draw*): reset the model to its dense weights (from a CPU copy
 of the state dict, not from disk), take calibration tokens -- ``resample``: ``N`` rows of the
-set drawn with seed ``k`` (:meth:`curate.dataset.CalibrationSet.draw`, as ``curate prune``
+set drawn with seed ``k`` (:meth:`curate.sets.read.CalibrationSet.draw`, as ``curate prune``
 does); ``rebuild``: the set's recipe rebuilt with seed ``k`` -- prune in place with
 :func:`prune_backend.prune_model` and the run's :class:`prune_backend.PruneConfig`, and evaluate
 (:mod:`curate.evaluate`). Ji et al. 2024 and Williams & Aletras 2024 show that the spread over
@@ -15,7 +15,7 @@ such draws is as large as many differences between sets, hence seeds and error b
 
 One module per concern: :mod:`~curate.validate.config` (what to run),
 :mod:`~curate.validate.draws` (the tokens of a draw), :mod:`~curate.validate.dense` (the cached
-dense scores), :mod:`~curate.validate.report` (the table and the sets' extras),
+dense scores), :mod:`~curate.validate.results` (the table and the sets' extras),
 :mod:`~curate.validate.run` (the resumable loop).
 
 Output folder::
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from curate.validate.config import ValidateConfig
 from curate.validate.dense import dense_cache_path, dense_scores, model_fingerprint
-from curate.validate.report import TABLE_COLUMNS, measured_sparsity
+from curate.validate.results import TABLE_COLUMNS, measured_sparsity
 from curate.validate.run import validate
 
 __all__ = ["TABLE_COLUMNS", "ValidateConfig", "dense_cache_path", "dense_scores", "measured_sparsity",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curate.evaluate.evaluator import EvalConfig, Evaluator, MetricRow
-from curate.validate.files import atomic_json, short_hash
+from curate.files import atomic_json, short_hash
 
 
 def model_fingerprint(model, info) -> str:
@@ -32,7 +32,7 @@ def model_fingerprint(model, info) -> str:
 
 
 def dense_cache_path(model_fp: str, eval_cfg: EvalConfig) -> Path:
-    from curate.models import cache_dir
+    from curate.files import cache_dir
 
     return cache_dir() / "validate" / f"dense-{short_hash([model_fp, eval_cfg.key()])}.json"
 

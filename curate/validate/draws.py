@@ -3,7 +3,7 @@
     entries = load_sets(cfg)                              # before the model loads: bad paths fail fast
     ids, origin = draw_tokens(entries[0], 1, cfg, model, tok, info, Path("runs/val"))   # (N, L), facts
 
-``resample`` is :meth:`curate.dataset.CalibrationSet.draw` -- the same call ``curate prune``
+``resample`` is :meth:`curate.sets.read.CalibrationSet.draw` -- the same call ``curate prune``
 makes -- with ``--retokenize`` handing over the model's tokenizer so that the ids are the
 target tokenizer's. ``rebuild`` builds the set's recipe again with the draw's seed.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
+from curate.files import slug
 from curate.validate.config import ValidateConfig
-from curate.validate.files import slug
 
 
 @dataclass
@@ -27,7 +27,7 @@ class SetEntry:
 
 
 def load_sets(cfg: ValidateConfig) -> list[SetEntry]:
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
 
     entries: list[SetEntry] = []
     seen: dict[str, int] = {}
@@ -68,8 +68,8 @@ def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenize
         raise CurateError(f"set {entry.label} has no recipe in its manifest", hint="use --draw resample")
     from curate.build import build_recipe
     from curate.context import RunContext
-    from curate.dataset import load_set
     from curate.recipe import Recipe
+    from curate.sets.read import load_set
 
     recipe = Recipe.model_validate(recipe_dict)
     recipe = recipe.model_copy(update={"seed": seed})
@@ -99,7 +99,8 @@ def same_build(manifest: dict, recipe_hash: str, model_sha: str | None) -> bool:
 def reusable_build(root: Path, recipe_hash: str, model_sha: str | None):
     """The newest finished, verified version under ``root`` that :func:`same_build` accepts, loaded
     (a CalibrationSet), or None. A damaged version is never reused (rebuilt instead)."""
-    from curate.dataset import list_versions, load_set
+    from curate.sets.layout import list_versions
+    from curate.sets.read import load_set
 
     for m in reversed(list_versions(root)):
         if m.get("error") or not same_build(m, recipe_hash, model_sha):

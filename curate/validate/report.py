@@ -1,109 +1,270 @@
-"""The tidy results table of a validate run, and what a set version folder gets back from it.
+"""Markdown report and plots of a ``curate validate`` run.
 
-    frame = rows_frame(rows, dense, label="default@v1.0.0", fingerprint=fp, seed=0, cfg=cfg)
-    write_set_extras(entries, table, cfg, log)   # <set>/extras/validation.json + re-rendered card
+    from curate.validate.report import write_report
+    write_report("runs/val", table, config={...}, failures=[], draws=[])
+    # -> runs/val/report.md, retention.png, perplexity.png, retention.csv, summary.csv
 
-Table columns (:data:`TABLE_COLUMNS`): set, fingerprint, seed, method, sparsity, pattern,
-metric, dimension, value, dense_value, retention.
+Every number in the report is computed from the tidy ``table`` handed in (the same one saved
+as results.parquet), so the report can always be regenerated from it: mean +- sample std over
+seeds of each set's retention per capability dimension (Xu et al. 2026) and in total -- all
+metrics together, then accuracy and perplexity *separately* (a set can keep perplexity and
+lose accuracy) -- the best set per dimension, and each metric's pruned vs dense value. Task
+metrics on which the dense model is at chance (its 95 % Wilson interval includes chance) are
+left out of retention, each with its reason.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import math
 from pathlib import Path
+from typing import Any
 
-from curate.errors import CurateError
-from curate.evaluate.evaluator import MetricRow
-from curate.validate.config import ValidateConfig
-from curate.validate.files import atomic_json
+from curate.evaluate.dimensions import (
+    DIMENSIONS,
+    TOTAL,
+    at_chance,
+    best_per_dimension,
+    chance_reason,
+    dimension_retention,
+    summarize,
+    task_items,
+)
 
-TABLE_COLUMNS = ["set", "fingerprint", "seed", "method", "sparsity", "pattern", "metric", "dimension",
-                 "value", "dense_value", "retention"]
-
-
-def _decoder_linear_weights(model):
-    import torch
-
-    from prune_backend.layers import decoder_layers
-
-    for layer in decoder_layers(model):
-        for m in layer.modules():
-            if isinstance(m, torch.nn.Linear):
-                yield m.weight
+REPORT = "report.md"
+RETENTION_PNG = "retention.png"
+PERPLEXITY_PNG = "perplexity.png"
 
 
-def measured_sparsity(model) -> float:
-    """Fraction of zeros over the decoder layers' linear weights (what the pruner touches)."""
-    zeros = total = 0
-    for w in _decoder_linear_weights(model):
-        zeros += int((w == 0).sum())
-        total += w.numel()
-    return zeros / max(total, 1)
+def _pm(mean: float, std: float, digits: int = 3) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def max_group_nonzeros(model, m: int) -> int:
-    """The most non-zeros in any run of ``m`` consecutive inputs of any decoder linear: at most N
-    for a model pruned N:M."""
-    from prune_backend.methods.masks import nm_group_nonzeros
-
-    return max(int(nm_group_nonzeros(w.detach(), m).max()) for w in _decoder_linear_weights(model))
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
 
 
-def rows_frame(rows: list[MetricRow], dense: dict[str, float], *, label: str, fingerprint: str, seed: int,
-               cfg: ValidateConfig):
+def metric_summary(table):
+    """Per (set, metric): dimension, mean/std of the value over seeds, dense value, retention."""
     import polars as pl
 
-    from curate.evaluate.dimensions import retention
-
-    recs = []
-    for r in rows:
-        d = dense.get(r.metric, float("nan"))
-        recs.append({"set": label, "fingerprint": fingerprint, "seed": seed, "method": cfg.method_label,
-                     "sparsity": cfg.sparsity_label, "pattern": cfg.pattern_label, "metric": r.metric,
-                     "dimension": r.dimension, "value": r.value, "dense_value": d,
-                     "retention": retention(r.value, d, higher_is_better=r.higher_is_better)})
-    schema = {"set": pl.String, "fingerprint": pl.String, "seed": pl.Int64, "method": pl.String,
-              "sparsity": pl.Float64, "pattern": pl.String, "metric": pl.String, "dimension": pl.String,
-              "value": pl.Float64, "dense_value": pl.Float64, "retention": pl.Float64}
-    return pl.DataFrame(recs, schema=schema)
+    return (table.group_by(["set", "metric"])
+            .agg(pl.col("dimension").first(), pl.col("value").mean().alias("mean"),
+                 pl.col("value").std(ddof=1).fill_null(0.0).alias("std"),
+                 pl.col("dense_value").first().alias("dense"),
+                 pl.col("retention").mean().alias("retention_mean"),
+                 pl.col("retention").std(ddof=1).fill_null(0.0).alias("retention_std"),
+                 pl.len().alias("n"))
+            .sort(["metric", "set"]))
 
 
-def write_set_extras(entries, table, cfg: ValidateConfig, log: Callable[[str], None]) -> None:
-    """``extras/validation.json`` + card re-render for sets that are curate version folders."""
+def plot_retention(summary, path: Path) -> None:
+    """Grouped bars: retention per dimension (x) per set (colour), error bars = std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     import polars as pl
 
-    from curate.cards import rerender_card
-    from curate.dataset import EXTRAS, is_version_dir
-    from curate.evaluate.dimensions import summarize
+    dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
+    sets = sorted(set(summary["set"].to_list()))
+    width = 0.8 / max(len(sets), 1)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(dims) + 1), 3.8))
+    for i, s in enumerate(sets):
+        sub = {r["dimension"]: r for r in summary.filter(pl.col("set") == s).iter_rows(named=True)}
+        xs = [j + (i - (len(sets) - 1) / 2) * width for j in range(len(dims))]
+        ax.bar(xs, [sub[d]["mean"] if d in sub else 0 for d in dims], width,
+               yerr=[sub[d]["std"] if d in sub else 0 for d in dims], capsize=3, label=s)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(dims)), dims)
+    ax.set_ylabel("retention (pruned / dense)")
+    ax.set_title("Capability retention, mean ± std over seeds")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
+
+def plot_perplexity(msum, path: Path) -> None:
+    """Grouped bars: perplexity per held-out text (x) per set, dense as black ticks (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    ppl = msum.filter(pl.col("metric").str.starts_with("ppl:"))
+    texts = sorted(set(ppl["metric"].to_list()))
+    sets = sorted(set(ppl["set"].to_list()))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(texts) + 2), 4.2))
+    width = 0.8 / max(len(sets), 1)
+    for i, s in enumerate(sets):
+        sub = {r["metric"]: r for r in ppl.filter(pl.col("set") == s).iter_rows(named=True)}
+        xs = [j + (i - (len(sets) - 1) / 2) * width for j in range(len(texts))]
+        ax.bar(xs, [sub[t]["mean"] if t in sub else 0 for t in texts], width,
+               yerr=[sub[t]["std"] if t in sub else 0 for t in texts], capsize=3, label=s)
+    dense = {r["metric"]: r["dense"] for r in ppl.iter_rows(named=True)}
+    ax.scatter(range(len(texts)), [dense[t] for t in texts], marker="_", s=400, color="black", label="dense", zorder=3)
+    ax.set_xticks(range(len(texts)), [t.removeprefix("ppl:") for t in texts], rotation=30, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("perplexity (lower is better)")
+    ax.set_title("Held-out perplexity, mean ± std over seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def items_of(config: dict[str, Any]) -> dict[str, int]:
+    """{task: items scored} from a validate config's ``eval`` block (known sizes only)."""
+    ev = config.get("eval") or {}
+    return task_items(ev.get("tasks") or (), ev.get("limit"))
+
+
+def _kind_tables(table, items: dict[str, int], dims: list[str]) -> list[str]:
+    """Accuracy and perplexity retention per dimension, one table each."""
+    import polars as pl
+
+    by_kind = summarize(table, items=items, by_kind=True)
+    lines: list[str] = []
+    for kind, what in (("accuracy", "task accuracy, pruned / dense"), ("perplexity", "held-out perplexity, dense / pruned")):
+        sub = by_kind.filter(pl.col("kind") == kind)
+        lines += [f"### {kind.capitalize()} retention ({what})", ""]
+        if sub.is_empty():
+            lines += [f"No {kind} metric above chance in this run.", ""]
+            continue
+        kdims = [d for d in dims if d in set(sub["dimension"].to_list())]
+        rows = []
+        for s in sorted(set(sub["set"].to_list())):
+            cells = {r["dimension"]: r for r in sub.filter(pl.col("set") == s).iter_rows(named=True)}
+            n = max((r["n"] for r in cells.values()), default=0)
+            rows.append([s, str(n)] + [_pm(cells[d]["mean"], cells[d]["std"]) if d in cells else "n/a" for d in kdims])
+        lines += [_md_table(["set", "seeds", *kdims], rows), ""]
+    return lines
+
+
+def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any]],
+                  draws: list[dict[str, Any]], coverage: dict[str, dict[str, Any]] | None = None) -> str:
+    import polars as pl
+
+    items = items_of(config)
+    summary = summarize(table, items=items)
+    msum = metric_summary(table)
+    best = best_per_dimension(summary)
+    dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
+    sets = sorted(set(table["set"].to_list()))
+    ev = config.get("eval", {})
+    pr, qu = config.get("prune", {}), config.get("quant")
+    what = (f"quantized with **{table['method'][0]}** (fake-quantized weights)" if qu else
+            f"pruned with **{table['method'][0]}** to sparsity **{pr.get('sparsity')}** ({pr.get('pattern')})")
+    lines = [
+        "# Calibration set validation",
+        "",
+        f"Model `{config.get('model')}` {what}, {config.get('seeds')} draw(s) per set "
+        f"({config.get('draw')}). Retention = pruned / dense (perplexity: dense / pruned); a dimension's "
+        "retention is the mean over its metrics, Total the mean over dimensions (Xu et al. 2026).",
+        "",
+        f"Perplexity: {ev.get('ppl_windows')} non-overlapping window(s) of {ev.get('ppl_seq_len')} tokens per "
+        f"text; tasks: {', '.join(ev.get('tasks') or []) or 'none'} (limit {ev.get('limit')}).",
+        "",
+        "## Retention per capability dimension (mean ± std over seeds)",
+        "",
+    ]
+    rows = []
+    for s in sets:
+        sub = {r["dimension"]: r for r in summary.filter(pl.col("set") == s).iter_rows(named=True)}
+        n = max((r["n"] for r in sub.values()), default=0)
+        rows.append([s, str(n)] + [_pm(sub[d]["mean"], sub[d]["std"]) if d in sub else "n/a" for d in dims])
+    lines += [_md_table(["set", "seeds", *dims], rows), ""]
+    if coverage:
+        lines += _coverage_table(summary, sets, coverage)
+    lines += _kind_tables(table, items, dims)
+    lines += ["## Best set per dimension", ""]
+    brows = []
+    for d in dims:
+        if d not in best:
+            continue
+        ranked = summary.filter(pl.col("dimension") == d).sort(["mean", "set"], descending=[True, False])
+        top = ranked.row(0, named=True)
+        if ranked.height > 1:
+            second = ranked.row(1, named=True)
+            gap = top["mean"] - second["mean"]
+            # A lead smaller than the seed-to-seed spread is not evidence that the set is better.
+            verdict = f"+{gap:.3f} over {second['set']}" + (" (within 1 std: not significant)"
+                                                             if gap < max(top["std"], second["std"]) else "")
+        else:
+            verdict = "only set"
+        brows.append([d, best[d], _pm(top["mean"], top["std"]), verdict])
+    lines += [_md_table(["dimension", "best set", "retention", "margin"], brows), ""]
+    lines += ["## Metrics (pruned mean ± std over seeds, dense, retention)", ""]
+    mrows = [[r["metric"], r["dimension"], r["set"], _pm(r["mean"], r["std"]), f"{r['dense']:.3f}",
+              _pm(r["retention_mean"], r["retention_std"])] for r in msum.iter_rows(named=True)]
+    lines += [_md_table(["metric", "dimension", "set", "pruned", "dense", "retention"], mrows), ""]
+    chance = sorted({(r["metric"], r["dense"]) for r in msum.iter_rows(named=True)
+                     if at_chance(r["metric"], r["dense"], items.get(r["metric"].partition(":")[0]))})
+    if chance:
+        lines += ["Left out of dimension retention because the dense model is at chance on them "
+                  "(their rows stay in results.parquet):", ""]
+        lines += [f"- `{m}`: {chance_reason(m, d, items.get(m.partition(':')[0]))}" for m, d in chance] + [""]
+    lines += [f"![retention]({RETENTION_PNG})", "", f"![perplexity]({PERPLEXITY_PNG})", ""]
+    if draws:
+        lines += ["## Draws", ""]
+        drows = [[d.get("set"), d.get("seed"), "x".join(map(str, d.get("tokens", []))),
+                  f"{d.get('measured_sparsity', float('nan')):.4f}", d.get("prune_s"), d.get("eval_s")]
+                 for d in sorted(draws, key=lambda d: (d.get("set", ""), d.get("seed", 0)))]
+        lines += [_md_table(["set", "seed", "calibration tokens", "measured sparsity", "prune s", "eval s"], drows), ""]
+    lines += ["## Failed draws", ""]
+    lines += [f"- {f['set']} seed {f['seed']}: `{f['error']}`" for f in failures] or ["None."]
+    return "\n".join(lines) + "\n"
+
+
+def _coverage_table(summary, sets: list[str], coverage: dict[str, dict[str, Any]]) -> list[str]:
+    """Expert coverage of each set (``extras/expert_coverage.json``) beside its Total retention."""
+    import polars as pl
+
+    rows = []
+    for s in sets:
+        cov = coverage.get(s)
+        tot = summary.filter((pl.col("set") == s) & (pl.col("dimension") == TOTAL))
+        ret = _pm(tot["mean"][0], tot["std"][0]) if tot.height else "n/a"
+        if cov:
+            rows.append([s, f"{cov['entropy_mean']:.3f}", f"{cov['entropy_min']:.3f}",
+                         f"{cov['experts_under_min']}/{cov['experts']}", str(cov["min_tokens"]), ret,
+                         f"`{cov.get('model', '?')}`"])
+        else:
+            rows.append([s, "-", "-", "-", "-", ret, "not scored"])
+    return ["## Expert coverage beside retention", "",
+            "Normalised load entropy of the routers (1 = every expert gets as many tokens) and the experts "
+            "below the minimum token count, from `curate score --scores expert_coverage`.", "",
+            _md_table(["set", "expert entropy (mean)", "(min layer)", "experts < min", "min tokens",
+                       f"retention {TOTAL}", "scored on"], rows), ""]
+
+
+def write_report(out_dir: str | Path, table, *, config: dict[str, Any], failures: list[dict[str, Any]] | None = None,
+                 draws: list[dict[str, Any]] | None = None,
+                 coverage: dict[str, dict[str, Any]] | None = None) -> dict[str, Path]:
+    """Write report.md, retention.csv, summary.csv, summary_by_kind.csv and the two PNG plots;
+    return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    failures, draws = failures or [], draws or []
+    paths = {"report": out / REPORT}
     if table.is_empty():
-        return
-    summary = summarize(table)
-    for e in entries:
-        if e.cs.path is None or not is_version_dir(Path(e.cs.path)):
-            continue
-        mine = summary.filter(pl.col("set") == e.label)
-        if mine.is_empty():
-            continue
-        metrics = (table.filter(pl.col("set") == e.label).group_by("metric")
-                   .agg(pl.col("dimension").first(), pl.col("value").mean().alias("mean"),
-                        pl.col("value").std().fill_null(0.0).alias("std"), pl.col("dense_value").first().alias("dense"))
-                   .sort("metric"))
-        payload = {
-            "model": cfg.model, "method": cfg.method_label, "sparsity": cfg.sparsity_label,
-            "pattern": cfg.pattern_label,
-            "seeds": int(table.filter(pl.col("set") == e.label)["seed"].n_unique()),
-            "nsamples": e.nsamples, "draw": cfg.draw, "eval_key": cfg.eval.key(),
-            "retention": {r["dimension"]: {"mean": round(r["mean"], 4), "std": round(r["std"], 4)}
-                          for r in mine.iter_rows(named=True)},
-            "metrics": {r["metric"]: {"dimension": r["dimension"], "mean": round(r["mean"], 4),
-                                      "std": round(r["std"], 4), "dense": round(r["dense"], 4)}
-                        for r in metrics.iter_rows(named=True)},
-            "validated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        atomic_json(Path(e.cs.path) / EXTRAS / "validation.json", payload)
-        try:
-            rerender_card(e.cs.path)
-        except CurateError as exc:
-            log(f"could not re-render the card of {e.label}: {exc}")
+        paths["report"].write_text("# Calibration set validation\n\nNo draw finished.\n\n## Failed draws\n\n"
+                                   + "\n".join(f"- {f['set']} seed {f['seed']}: `{f['error']}`" for f in failures) + "\n")
+        return paths
+    items = items_of(config)
+    dimension_retention(table, items=items).write_csv(out / "retention.csv")
+    summarize(table, items=items, by_kind=True).write_csv(out / "summary_by_kind.csv")
+    summary = summarize(table, items=items)
+    summary.write_csv(out / "summary.csv")
+    plot_retention(summary, out / RETENTION_PNG)
+    plot_perplexity(metric_summary(table), out / PERPLEXITY_PNG)
+    paths["report"].write_text(render_report(table, config=config, failures=failures, draws=draws,
+                                             coverage=coverage))
+    paths.update(retention=out / "retention.csv", summary=out / "summary.csv", summary_by_kind=out / "summary_by_kind.csv",
+                 retention_png=out / RETENTION_PNG, perplexity_png=out / PERPLEXITY_PNG)
+    return paths

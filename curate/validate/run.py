@@ -15,11 +15,11 @@ from typing import Any
 
 from curate.errors import CurateError
 from curate.evaluate.evaluator import Evaluator
+from curate.files import atomic_bytes, atomic_json, short_hash, slug
 from curate.validate.config import ValidateConfig
 from curate.validate.dense import dense_scores, model_fingerprint
 from curate.validate.draws import draw_tokens, load_sets
-from curate.validate.files import atomic_bytes, atomic_json, short_hash, slug
-from curate.validate.report import (
+from curate.validate.results import (
     TABLE_COLUMNS,
     max_group_nonzeros,
     measured_sparsity,
@@ -48,7 +48,7 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
     import polars as pl
     from tqdm.auto import tqdm
 
-    from curate.report import write_report
+    from curate.validate.report import write_report
 
     log = log or (lambda msg: tqdm.write(msg))
     prune_fn = prune_fn or backend_prune

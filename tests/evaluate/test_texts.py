@@ -117,10 +117,10 @@ def test_built_set_shares_no_text_with_default_heldout_windows(tmp_path, monkeyp
     """A set built by the lead's builder from a bundled source never samples held-out text."""
     from curate.build import build_recipe
     from curate.context import RunContext
-    from curate.dataset import load_set
     from curate.evaluate import EvalConfig, Evaluator
     from curate.models import load_tokenizer
     from curate.recipe import load_recipe
+    from curate.sets.read import load_set
 
     tok = load_tokenizer("smollm2-135m")
     windows = Evaluator(EvalConfig(tasks=[]), tok).windows  # the default evaluation windows

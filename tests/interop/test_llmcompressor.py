@@ -92,7 +92,7 @@ def test_readme_line_feeds_oneshot_same_as_adapter(curate_set, dense, tmp_path, 
     model, recipe = copy.deepcopy(dense[0]), _wanda()
     exec(line, {"oneshot": oneshot, "load_from_disk": load_from_disk, "model": model, "recipe": recipe})
 
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
 
     ids = load_set(curate_set).input_ids()  # (N, L)
     assert ids.shape == (N, L)
@@ -122,7 +122,7 @@ def test_readme_line_feeds_oneshot_same_as_adapter(curate_set, dense, tmp_path, 
 
 def test_llmc_wanda_matches_ours_on_layer0(curate_set, dense):
     """Same set, same layer-0 inputs: llm-compressor's Wanda and ours prune the same weights."""
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
     from prune_backend import PruneConfig, prune_model
 
     ids = load_set(curate_set).input_ids()
@@ -142,8 +142,8 @@ def test_llmc_wanda_matches_ours_on_layer0(curate_set, dense):
 
 def test_llmc_sparsegpt_adapter_2of4(curate_set, dense, heldout):
     """llm-compressor's SparseGPT through prune_backend: valid 2:4 everywhere, model still works."""
-    from curate.dataset import load_set
     from curate.evaluate.perplexity import perplexity
+    from curate.sets.read import load_set
     from prune_backend import PruneConfig, prune_model
 
     model = copy.deepcopy(dense[0])

@@ -11,7 +11,7 @@ from moe_models import tiny_moe
 from tiny_models import TINY_VOCAB, tiny_tokenizer
 
 from curate.moe.routing import normalized_entropy
-from curate.strategies.expert_balanced import _objective, greedy_balance
+from curate.steps.expert_balanced import _objective, greedy_balance
 
 
 def test_greedy_balance_picks_the_complementary_samples():
@@ -54,8 +54,8 @@ def _build(tmp_path, ctx, steps, name):
 
 
 def test_balanced_set_is_more_even_than_the_pool_and_is_scored_stored_and_shown(tmp_path, moe_ctx):
-    from curate.catalog import format_show, show_set
-    from curate.scoring.report import ScoreConfig, score_inputs, store_beside, summary_markdown
+    from curate.sets.catalog import format_show, show_set
+    from curate.scoring.compare import ScoreConfig, score_inputs, store_beside, summary_markdown
 
     res = _build(tmp_path, moe_ctx, [{"type": "expert_balanced"}], "balanced")
     step = next(s for s in res.manifest["steps"] if s["name"] == "expert_balanced")
@@ -84,7 +84,7 @@ def test_balanced_set_is_more_even_than_the_pool_and_is_scored_stored_and_shown(
 def test_validate_report_puts_coverage_beside_retention():
     import polars as pl
 
-    from curate.report import _coverage_table
+    from curate.validate.report import _coverage_table
 
     summary = pl.DataFrame({"set": ["a", "b"], "dimension": ["Total", "Total"], "mean": [0.8, 0.7], "std": [0.01, 0.02]})
     cov = {"a": {"entropy_mean": 0.91, "entropy_min": 0.8, "experts_under_min": 3, "experts": 240, "min_tokens": 11,

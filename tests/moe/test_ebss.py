@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from moe_models import tiny_moe
 
-from curate.strategies.ebss import beam_scores, ebss_generate, load_cv
+from curate.steps.ebss import beam_scores, ebss_generate, load_cv
 
 
 def test_load_cv_is_zero_for_even_load_and_grows_with_imbalance():

@@ -38,7 +38,7 @@ def _make_set(path, tok, fp=None, n=6, L=16):
     ds = datasets.Dataset.from_dict({"text": texts, "input_ids": ids})
     ds.save_to_disk(str(path))
     if fp is not None:  # a curate version: readers verify its rows against the manifest's fingerprint
-        from curate.fingerprint import fingerprint_batches
+        from curate.sets.fingerprint import fingerprint_batches
 
         ds.to_parquet(str(path / "data" / "train-00000-of-00001.parquet"))
         (path / "manifest.json").write_text(json.dumps({"name": "t", "version": "v1", "model": {"tokenizer": fp},

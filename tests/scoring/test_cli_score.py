@@ -21,7 +21,7 @@ def _digest_tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture()
 def version_dir(tmp_path):
-    from curate.writer import write_version
+    from curate.sets.write import write_version
 
     base = " ".join(f"w{i}" for i in range(60))
     samples = [Sample(text=t, source="toy", doc_id=f"d{i}", input_ids=[3 + i] * 8, scores={"ppl": 1.0 + i})
@@ -56,8 +56,8 @@ def test_score_set_writes_outputs_and_keeps_fingerprint(version_dir, tmp_path, m
     assert pl.read_parquet(stored / "samples.parquet").height == 4
     assert _digest_tree(version_dir) == before
     assert (version_dir / "manifest.json").read_bytes() == manifest_before
-    from curate.dataset import load_set
-    from curate.writer import fingerprint_rows
+    from curate.sets.read import load_set
+    from curate.sets.write import fingerprint_rows
 
     cs = load_set(version_dir)
     assert fingerprint_rows(list(cs.dataset)) == cs.fingerprint

@@ -12,10 +12,10 @@ import torch
 
 from curate.build import build_recipe
 from curate.context import RunContext
-from curate.dataset import load_set
 from curate.errors import CurateError
-from curate.fingerprint import FINGERPRINT_COLUMNS, fingerprint_rows
 from curate.recipe import parse_recipe
+from curate.sets.fingerprint import FINGERPRINT_COLUMNS, fingerprint_rows
+from curate.sets.read import load_set
 from curate.steps.chat import (
     chat_prompt,
     function_question,

@@ -8,8 +8,8 @@ from fractions import Fraction
 import pytest
 
 from curate.records import Sample
-from curate.scoring.steps import Scorer
 from curate.steps.filters import PerplexityFilter, PerplexityFilterSpec
+from curate.steps.scorers import Scorer
 from curate.steps.select import SelectSpec, drop_count, keep_count, rank_select, select_best
 from curate.steps.select import SelectStep as Select
 

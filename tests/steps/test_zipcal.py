@@ -4,7 +4,7 @@ import pytest
 
 from curate.recipe import load_recipe
 from curate.scoring.functional import words
-from curate.strategies.zipcal import zipcal_select
+from curate.steps.zipcal import zipcal_select
 
 
 def test_selection_flattens_the_rank_frequency_curve():

@@ -1,7 +1,7 @@
 """A set's content fingerprint, and checking the files of a version against it.
 
     curate verify out/default/v1.0.0          # or a whole folder: curate verify out
-    from curate.fingerprint import verify_version
+    from curate.sets.fingerprint import verify_version
     fp = verify_version("out/default/v1.0.0")   # the fingerprint, or a one-line CurateError
 
 The fingerprint is a sha256 over the content columns (``text, input_ids, source, doc_id``) of
@@ -23,18 +23,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from curate.dataset import MANIFEST, PARQUET
-from curate.errors import CurateError
+from curate.sets.layout import DAMAGED_HINT as _HINT
+from curate.sets.layout import MANIFEST, PARQUET, STATE, DamagedSetError, read_manifest_file
 
 FINGERPRINT_COLUMNS = ("text", "input_ids", "source", "doc_id")
 # Content columns that only some sets have: part of a row's line where the value is not None.
 OPTIONAL_FINGERPRINT_COLUMNS = ("assistant_mask",)
-_HINT = "edited, truncated or replaced since it was written; rebuild it with 'curate build'"
 _memo: dict[str, tuple[Any, str]] = {}  # realpath of the version -> (stat key, fingerprint)
-
-
-class DamagedSetError(CurateError):
-    """A set version's files disagree with its manifest (edited, truncated or missing)."""
 
 
 def _update(h: Any, values: list[Any]) -> None:
@@ -72,7 +67,7 @@ def fingerprint_batches(batches: Iterable[Any], lengths: set[int] | None = None)
 
 def arrow_files(version_dir: Path) -> list[Path]:
     """The arrow files ``save_to_disk`` wrote, in order (from its ``state.json``)."""
-    state = json.loads((version_dir / "state.json").read_text())
+    state = json.loads((version_dir / STATE).read_text())
     return [version_dir / f["filename"] for f in state.get("_data_files") or []]
 
 
@@ -101,7 +96,7 @@ def _stat_key(files: list[Path]) -> list[list[Any]]:
 
 
 def _cache_file(real: str) -> Path:
-    from curate.models import cache_dir
+    from curate.files import cache_dir
 
     return cache_dir() / "verified" / f"{hashlib.sha256(real.encode()).hexdigest()[:32]}.json"
 
@@ -148,19 +143,6 @@ def _remember(real: str, key: Any, fp: str) -> None:
         pass
 
 
-def read_manifest_file(path: Path) -> dict[str, Any]:
-    """``manifest.json`` as a dict, or a one-line error naming the file."""
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DamagedSetError(f"{path} is missing", hint=_HINT) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DamagedSetError(f"{path} is not valid JSON ({str(exc).splitlines()[0]})", hint=_HINT) from None
-    if not isinstance(m, dict):
-        raise DamagedSetError(f"{path} is not a JSON object", hint=_HINT)
-    return m
-
-
 def verify_version(version_dir: str | Path, *, use_cache: bool = True,
                    manifest: dict[str, Any] | None = None) -> str:
     """Check that the rows of both data copies hash to the manifest's fingerprint, that their
@@ -178,11 +160,11 @@ def verify_version(version_dir: str | Path, *, use_cache: bool = True,
     try:
         arrows = arrow_files(vdir)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DamagedSetError(f"{vdir / 'state.json'} is unreadable ({type(exc).__name__})", hint=_HINT) from None
-    files = [mf, vdir / "state.json", *arrows, vdir / PARQUET]
+        raise DamagedSetError(f"{vdir / STATE} is unreadable ({type(exc).__name__})", hint=_HINT) from None
+    files = [mf, vdir / STATE, *arrows, vdir / PARQUET]
     missing = [f for f in files if not f.is_file()]
     if missing or not arrows:
-        raise DamagedSetError(f"{missing[0] if missing else vdir / 'state.json'} is missing"
+        raise DamagedSetError(f"{missing[0] if missing else vdir / STATE} is missing"
                               + ("" if missing else " its data files"), hint=_HINT)
     key = [expected, _stat_key(files)]
     from pyarrow.lib import ArrowException

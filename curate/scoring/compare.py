@@ -1,11 +1,11 @@
 """Score sets and sources side by side: per-sample parquet, JSON + markdown summary, plots.
 
-    from curate.scoring.report import ScoreConfig, score_inputs, write_report
+    from curate.scoring.compare import ScoreConfig, score_inputs, write_report
     cfg = ScoreConfig(scores=("ppl", "min_k_pp", "ngram_aggregation", "diversity"), n=32, seq_len=256)
     scored = score_inputs(["wikipedia", "out/default/v1.0.0"], cfg)
     write_report(scored, "runs/scores", cfg)     # scores.parquet, summary.json/.md, plots/*.png
 
-An input is a curate set (any folder or file :func:`curate.dataset.load_set` reads) or the name
+An input is a curate set (any folder or file :func:`curate.sets.read.load_set` reads) or the name
 of a bundled source (``wikipedia``, ``shakespeare``, ...; ``name:heldout`` for its held-out
 split), from which ``n`` sequences of ``seq_len`` tokens are drawn with the project's samplers.
 Scores of a versioned set can be stored in its ``extras/scores/`` folder, which is never part of
@@ -99,7 +99,7 @@ def source_samples(name: str, tokenizer, n: int, seq_len: int, seed: int, split:
 
 def load_input(spec: str, cfg: ScoreConfig, ctx) -> ScoredSet:
     """A set path or a bundled source name -> samples to score."""
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
 
     p = Path(spec).expanduser()
     if p.exists():
@@ -330,7 +330,7 @@ def write_report(scored_sets: list[ScoredSet], out_dir: str | Path, cfg: ScoreCo
 
 def store_beside(scored: ScoredSet, cfg: ScoreConfig) -> Path:
     """Write one versioned set's scores into ``<version>/extras/scores/`` (fingerprint untouched)."""
-    from curate.dataset import EXTRAS
+    from curate.sets.layout import EXTRAS
 
     if scored.path is None:
         raise CurateError(f"{scored.name} is not a curate set version", hint="only 'curate build' outputs have an extras/ folder")

@@ -4,14 +4,14 @@
     curate show out/default/v1.0.0
     curate diff out/default/v1.0.0 out/wiki-windows/v1.0.0
 
-    from curate.catalog import diff_sets
+    from curate.sets.catalog import diff_sets
     d = diff_sets("out/default/v1.0.0", "out/default/v2.0.0")
     d["overlap"]["rows_shared"], d["recipe"]["changed"]
 
 Everything reads ``manifest.json`` except the sample overlap, which reads the two parquet shards
 with polars and joins them on a hash of ``input_ids`` (identical token windows) and on ``doc_id``
 (the same source document, possibly a different window of it). Every version read is first
-checked against its manifest's fingerprint (:mod:`curate.fingerprint`, cached), so a manifest
+checked against its manifest's fingerprint (:mod:`curate.sets.fingerprint`, cached), so a manifest
 never speaks for rows it does not describe; ``curate verify`` runs that check explicitly.
 """
 
@@ -21,9 +21,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.dataset import MANIFEST, PARQUET, is_version_dir, list_versions, resolve_set_path
 from curate.errors import CurateError
-from curate.fingerprint import DamagedSetError, read_manifest_file, verify_version
+from curate.sets.fingerprint import verify_version
+from curate.sets.layout import (
+    MANIFEST,
+    PARQUET,
+    DamagedSetError,
+    is_version_dir,
+    list_versions,
+    read_manifest_file,
+)
+from curate.sets.read import resolve_set_path
 
 _MISSING = "<absent>"
 

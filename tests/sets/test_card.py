@@ -8,8 +8,14 @@ import pytest
 import yaml
 from conftest_hub import make_version, sample_manifest
 
-from curate.cards import derive_license, hub_license, json_to_markdown, render_card, rerender_card
 from curate.errors import CurateError
+from curate.sets.card import (
+    derive_license,
+    hub_license,
+    json_to_markdown,
+    render_card,
+    rerender_card,
+)
 
 
 def _header(text: str) -> dict:

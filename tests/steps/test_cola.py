@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from curate.recipe import load_recipe
-from curate.strategies.cola import embed, kmeans_representatives, mean_pool
+from curate.steps.cola import embed, kmeans_representatives, mean_pool
 
 
 def test_mean_pool_respects_the_mask():
@@ -52,8 +52,8 @@ def test_recipe_validates_and_names_the_step():
 
 def test_step_keeps_n_samples_and_records_its_clusters(tiny_ctx):
     from curate.records import Sample
-    from curate.strategies.cola import ColaSpec as Spec
-    from curate.strategies.cola import ColaStep
+    from curate.steps.cola import ColaSpec as Spec
+    from curate.steps.cola import ColaStep
 
     g = torch.Generator().manual_seed(0)
     samples = [Sample(text=f"s{i}", source="x", doc_id=str(i),

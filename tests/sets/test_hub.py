@@ -19,7 +19,7 @@ from conftest_hub import make_rows, make_version
 from hub_server import HubServer
 
 from curate.errors import CurateError
-from curate.hub import PublishError, publish, publish_all
+from curate.sets.hub import PublishError, publish, publish_all
 
 pytestmark = pytest.mark.hub
 TOKEN = "hf_test_write_token"

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from curate.scoring.functional import ngram_aggregation, ngrams, words
-from curate.strategies.igsp import Aggregation, cell_quotas, igsp_select, strata_of
+from curate.steps.igsp import Aggregation, cell_quotas, igsp_select, strata_of
 
 VOCAB = "alpha beta gamma delta eps zeta eta theta iota kappa lam mu nu xi omicron pi rho sigma tau".split()
 

@@ -1,6 +1,6 @@
 """Writing a set version atomically and durably, and checking where it goes first.
 
-    from curate.writer import write_version
+    from curate.sets.write import write_version
     path, existed = write_version(samples, manifest, out_dir="out", name="default")
 
 The version is assembled in ``<out>/<name>/.tmp-<pid>-<random>/``, every file and folder is
@@ -27,18 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from curate.dataset import CARD, MANIFEST, PARQUET
 from curate.errors import CurateError
-from curate.fingerprint import (
-    FINGERPRINT_COLUMNS,
-    DamagedSetError,
-    fingerprint_rows,
-    verify_version,
-)
 from curate.records import Sample
+from curate.sets.fingerprint import FINGERPRINT_COLUMNS, fingerprint_rows, verify_version
+from curate.sets.layout import CARD, MANIFEST, PARQUET, DamagedSetError, version_dirs
 
 __all__ = ["FINGERPRINT_COLUMNS", "fingerprint_rows", "normalize_rows", "write_version", "check_label",
-           "check_writable", "estimate_set_bytes", "file_mode"]
+           "check_writable", "estimate_set_bytes"]
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 _TMP = ".tmp-"
@@ -92,14 +87,6 @@ def check_writable(out_dir: str | Path, *, need_bytes: int = 0, what: str = "--o
     return p
 
 
-def file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file (0o666 minus the umask): files written
-    via ``mkstemp`` (0600) are set to it, so extras and cards are as readable as the rest."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 # --------------------------------------------------------------------------- rows and versions
 
 
@@ -115,14 +102,11 @@ def existing_versions(root: Path) -> dict[str, dict[str, Any]]:
     """Finished versions under one name folder; a version whose manifest is unreadable is
     listed with an empty manifest (its label stays taken)."""
     out: dict[str, dict[str, Any]] = {}
-    if root.is_dir():
-        for d in sorted(root.iterdir()):
-            mf = d / MANIFEST
-            if d.is_dir() and not d.name.startswith(".") and mf.exists():
-                try:
-                    out[d.name] = json.loads(mf.read_text())
-                except (OSError, ValueError):
-                    out[d.name] = {}
+    for d in version_dirs(root, finished=False):
+        try:
+            out[d.name] = json.loads((d / MANIFEST).read_text())
+        except (OSError, ValueError):
+            out[d.name] = {}
     return out
 
 
@@ -193,7 +177,7 @@ def _missing_dirs(path: Path) -> list[Path]:
 
 
 def _write_meta(tmp: Path, manifest: dict[str, Any]) -> None:
-    from curate.cards import render_card
+    from curate.sets.card import render_card
 
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
     (tmp / CARD).write_text(render_card(manifest))

@@ -1,6 +1,7 @@
-"""Atomic writes and stable names for the files of a validate run.
+"""Where curate writes files: atomically, with the mode a plain ``open()`` gives, under one cache folder.
 
     atomic_json(Path("runs/val/dense.json"), {"rows": []})   # old file or new one, never half
+    cache_dir() / "validate"                                  # $CURATE_CACHE or ~/.cache/curate
 """
 
 from __future__ import annotations
@@ -15,6 +16,22 @@ from pathlib import Path
 from typing import Any
 
 
+def cache_dir() -> Path:
+    """curate's cache root: ``$CURATE_CACHE``, else ``$XDG_CACHE_HOME/curate`` (``~/.cache/curate``)."""
+    root = os.environ.get("CURATE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "curate"
+    )
+    return Path(root)
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (0o666 minus the umask): files written
+    via ``mkstemp`` (0600) are set to it, so extras and cards are as readable as the rest."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def short_hash(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
@@ -27,8 +44,6 @@ def atomic_bytes(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
-        from curate.writer import file_mode
-
         os.chmod(tmp, file_mode())  # mkstemp makes 0600; extras are as readable as their set
         os.replace(tmp, path)
     except BaseException:

@@ -1,16 +1,8 @@
 """Reading calibration sets: versioned curate sets, or any HF dataset with ``input_ids``/``text``.
 
-On-disk layout of a curate set version (written atomically by :mod:`curate.writer`)::
+A curate set version's folder layout is :mod:`curate.sets.layout`.
 
-    <out>/<name>/<version>/
-        data-00000-of-00001.arrow, dataset_info.json, state.json   # Dataset.save_to_disk
-        data/train-00000-of-00001.parquet                           # same rows, for the Hub
-        manifest.json                                               # recipe, model, counts, fingerprint
-        README.md                                                   # dataset card
-        extras/                                                     # scores/validation added later;
-                                                                    # never part of the fingerprint
-
-    from curate.dataset import load_set
+    from curate.sets.read import load_set
     cs = load_set("out/default/v1")
     x = cs.input_ids()                  # LongTensor (N, L): every row
     x = cs.draw(n=32, seed=1, tokenizer=tok, retokenize=True)   # 32 rows, ids of tok
@@ -23,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
-
-MANIFEST = "manifest.json"
-CARD = "README.md"
-PARQUET = "data/train-00000-of-00001.parquet"
-EXTRAS = "extras"
+from curate.sets.layout import (
+    MANIFEST,
+    STATE,
+    DamagedSetError,
+    is_version_dir,
+    read_manifest_file,
+    versions,
+)
 
 
 @dataclass
@@ -139,28 +134,15 @@ class CalibrationSet:
             )
 
 
-def is_version_dir(path: Path) -> bool:
-    """A finished version folder. Hidden folders (``.tmp-*`` of a write in progress or killed)
-    never count, whatever they hold."""
-    return not path.name.startswith(".") and (path / MANIFEST).exists() and (path / "state.json").exists()
-
-
-def version_sort_key(d: Path) -> tuple[str, str]:
-    """(created_at, folder name) of a version: oldest first, a damaged manifest is a one-line error."""
-    from curate.fingerprint import read_manifest_file
-
-    return str(read_manifest_file(d / MANIFEST).get("created_at") or ""), d.name
-
-
 def resolve_set_path(spec: str | Path) -> Path:
     """``out/name/v1``, ``out/name`` (latest version), or a plain dataset folder/file."""
     p = Path(spec).expanduser()
     if not p.exists():
         raise CurateError(f"calibration set {p} does not exist", hint="pass the folder printed by 'curate build'")
     if p.is_dir() and not is_version_dir(p):
-        versions = sorted((d for d in p.iterdir() if d.is_dir() and is_version_dir(d)), key=version_sort_key)
-        if versions:
-            return versions[-1]
+        found = versions(p)
+        if found:
+            return found[-1]
     return p
 
 
@@ -173,13 +155,13 @@ def load_set(spec: str | Path, *, verify: bool = True) -> CalibrationSet:
     """Open a curate set version, a ``save_to_disk`` folder, or a parquet/jsonl/json file.
 
     A curate version is checked against its manifest's fingerprint first (cached by file size
-    and mtime, see :mod:`curate.fingerprint`); ``verify=False`` skips that (benchmarks only).
+    and mtime, see :mod:`curate.sets.fingerprint`); ``verify=False`` skips that (benchmarks only).
     """
     import datasets
 
     p = resolve_set_path(spec)
     if p.is_dir() and is_version_dir(p):
-        from curate.fingerprint import DamagedSetError, read_manifest_file, verify_version
+        from curate.sets.fingerprint import verify_version
 
         manifest = read_manifest_file(p / MANIFEST)
         if verify:
@@ -190,7 +172,7 @@ def load_set(spec: str | Path, *, verify: bool = True) -> CalibrationSet:
             raise DamagedSetError(f"cannot read set {p}: {_first_line(exc)}",
                                   hint="rebuild the set with 'curate build'") from None
         return CalibrationSet(p, ds, manifest)
-    if p.is_dir() and (p / "state.json").exists():
+    if p.is_dir() and (p / STATE).exists():
         try:
             return CalibrationSet(p, datasets.load_from_disk(str(p)))
         except Exception as exc:  # noqa: BLE001
@@ -212,25 +194,3 @@ def load_set(spec: str | Path, *, verify: bool = True) -> CalibrationSet:
             raise CurateError(f"calibration file {p} has no rows", hint="write one row per sample")
         return CalibrationSet(p, ds)
     raise CurateError(f"cannot read calibration set {p}", hint="expected a curate set folder, a save_to_disk folder, or .parquet/.jsonl")
-
-
-def list_versions(root: str | Path) -> list[dict[str, Any]]:
-    """Manifests of every finished set version under ``root`` (``root/<name>/<version>/``).
-
-    A version whose manifest cannot be read is listed as ``{"path", "name", "version", "error"}``
-    so one damaged folder never hides the others."""
-    from curate.fingerprint import read_manifest_file
-
-    root = Path(root)
-    out = []
-    for mf in sorted(root.glob(f"*/*/{MANIFEST}")):
-        d = mf.parent
-        if d.name.startswith(".") or d.parent.name.startswith(".") or not is_version_dir(d):
-            continue
-        try:
-            m = read_manifest_file(mf)
-        except CurateError as exc:
-            m = {"name": d.parent.name, "version": d.name, "error": exc.one_line()}
-        m["path"] = str(d)
-        out.append(m)
-    return out

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from conftest_hub import make_rows, make_version
 
-from curate.catalog import diff_sets, list_sets, recipe_diff, sample_overlap, show_set
 from curate.cli.catalog import diff, list_cmd, show
 from curate.errors import CurateError
+from curate.sets.catalog import diff_sets, list_sets, recipe_diff, sample_overlap, show_set
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Dataset cards: the README.md of a calibration set version, for the Hub and for people.
 
-    from curate.cards import render_card, rerender_card
+    from curate.sets.card import render_card, rerender_card
     text = render_card(json.load(open("out/default/v1.0.0/manifest.json")))
     rerender_card("out/default/v1.0.0")   # after `curate validate` / `curate score` add extras/
 
@@ -26,8 +26,8 @@ from typing import Any
 
 from curate.errors import CurateError
 
-# Templates live beside the package, at the repo root: curate/cards.py -> ../datasets_cards.
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "datasets_cards"
+# Templates live beside the package, at the repo root: curate/sets/card.py -> ../../datasets_cards.
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "datasets_cards"
 TEMPLATE = "calibration_set.md.j2"
 DATA_GLOB = "data/train-*.parquet"
 
@@ -380,7 +380,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        from curate.writer import file_mode
+        from curate.files import file_mode
 
         os.chmod(tmp, file_mode())  # mkstemp makes 0600; a card is as readable as its set
         os.replace(tmp, path)

@@ -24,7 +24,7 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.records import Sample
-from curate.scoring.steps import ModelScores, Scorer
+from curate.steps.scorers import ModelScores, Scorer
 
 
 class ExpertCoverage(Scorer):

@@ -1,10 +1,10 @@
 
 import pytest
 
-from curate.dataset import load_set
 from curate.errors import CurateError
 from curate.records import Sample
-from curate.writer import fingerprint_rows, normalize_rows, write_version
+from curate.sets.read import load_set
+from curate.sets.write import fingerprint_rows, normalize_rows, write_version
 
 
 def samples(k=0, n=4):
@@ -44,12 +44,12 @@ def test_same_content_is_a_noop_and_versions_never_overwritten(tmp_path):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    import curate.cards
+    import curate.sets.card
 
     def boom(*a, **k):
         raise RuntimeError("card failed")
 
-    monkeypatch.setattr(curate.cards, "render_card", boom)
+    monkeypatch.setattr(curate.sets.card, "render_card", boom)
     with pytest.raises(RuntimeError):
         write_version(samples(), {}, tmp_path, "x")
     assert list(tmp_path.iterdir()) == []  # not even an empty x/ folder

@@ -1,12 +1,12 @@
 """Publishing set versions to the Hugging Face Hub: one commit per version, tagged with it.
 
     curate publish out/default/v1.0.0 --repo my-org/calib-smollm2
-    python -c "from curate.hub import publish; print(publish('out/default/v1.0.0', 'my-org/calib').message)"
+    python -c "from curate.sets.hub import publish; print(publish('out/default/v1.0.0', 'my-org/calib').message)"
 
 then anyone loads exactly those rows with
 ``datasets.load_dataset("my-org/calib", revision="v1.0.0", split="train")``.
 
-A version is a label bound to a content fingerprint (see :mod:`curate.dataset`). On the Hub the
+A version is a label bound to a content fingerprint (see :mod:`curate.sets.read`). On the Hub the
 label is a git tag, and the fingerprint is read back from the ``manifest.json`` at that tag:
 
 - tag exists with the same fingerprint, or the content is already published under another tag:
@@ -17,7 +17,7 @@ label is a git tag, and the fingerprint is read back from the ``manifest.json`` 
   ``data/train-*.parquet``) and ``extras/*.json``; then ``create_tag`` on that commit.
 
 Before any request the version's rows are checked against its manifest's fingerprint
-(:func:`curate.fingerprint.verify_version`): tampered or truncated files are refused locally.
+(:func:`curate.sets.fingerprint.verify_version`): tampered or truncated files are refused locally.
 The commit is atomic on the Hub, so an interrupted publish leaves either nothing or a complete
 untagged commit; rerunning finds that commit on ``main`` (same fingerprint) and only tags it, and
 LFS objects already uploaded are not sent again. Only ``huggingface_hub``'s API is used; the
@@ -38,16 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from curate.dataset import (
-    CARD,
-    EXTRAS,
-    MANIFEST,
-    PARQUET,
-    is_version_dir,
-    resolve_set_path,
-    version_sort_key,
-)
 from curate.errors import CurateError
+from curate.sets.layout import CARD, EXTRAS, MANIFEST, PARQUET, is_version_dir, versions
+from curate.sets.read import resolve_set_path
 
 REPO_TYPE = "dataset"
 # The Hub's rule for repo names (huggingface_hub.utils.validate_repo_id checks the rest).
@@ -112,7 +105,8 @@ def _version_files(version_dir: Path) -> tuple[dict[str, Any], list[Path]]:
     if not is_version_dir(version_dir):
         raise CurateError(f"{version_dir} is not a curate set version",
                           hint="pass a folder such as out/default/v1.0.0 written by 'curate build'")
-    from curate.fingerprint import read_manifest_file, verify_version
+    from curate.sets.fingerprint import verify_version
+    from curate.sets.layout import read_manifest_file
 
     manifest = read_manifest_file(version_dir / MANIFEST)
     for key in ("name", "version", "fingerprint"):
@@ -198,7 +192,7 @@ def _operations(api: Any, repo_id: str, version_dir: Path, manifest: dict[str, A
     """Additions (card, manifest, parquet, extras) + deletions of stale data/extras files at head."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    from curate.cards import read_extras, render_card
+    from curate.sets.card import read_extras, render_card
 
     card = render_card(manifest, read_extras(version_dir), repo_id=repo_id).encode()
     ops: list[Any] = [
@@ -281,10 +275,10 @@ def set_versions(name_dir: str | Path) -> list[Path]:
     name_dir = Path(name_dir)
     if is_version_dir(name_dir):
         name_dir = name_dir.parent
-    dirs = [d for d in sorted(name_dir.iterdir()) if d.is_dir() and is_version_dir(d)] if name_dir.is_dir() else []
+    dirs = versions(name_dir)
     if not dirs:
         raise CurateError(f"{name_dir} holds no set versions", hint="pass out/<name> as written by 'curate build'")
-    return sorted(dirs, key=version_sort_key)
+    return dirs
 
 
 def publish_all(name_dir: str | Path, repo_id: str, **kwargs: Any) -> list[PublishResult]:

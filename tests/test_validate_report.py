@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 from curate.evaluate.dimensions import summarize
-from curate.report import write_report
 from curate.validate import TABLE_COLUMNS
+from curate.validate.report import write_report
 
 
 def _table():
