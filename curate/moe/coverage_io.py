@@ -23,9 +23,9 @@ SUMMARY_KEYS = ("entropy_mean", "entropy_min", "experts_under_min", "experts", "
 
 def store_coverage(version_dir: str | Path, cov: dict[str, Any], *, model: str) -> Path:
     """Write ``extras/expert_coverage.json`` and re-render the card; returns the file."""
+    from curate.files import atomic_json
     from curate.sets.card import rerender_card
     from curate.sets.layout import EXTRAS
-    from curate.files import atomic_json
 
     path = Path(version_dir) / EXTRAS / FILE
     atomic_json(path, {"model": model, **cov, "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
