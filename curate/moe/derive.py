@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from curate.errors import CurateError
+from curate.models import DERIVE_VERSION
 
-DERIVE_VERSION = 1  # bump when the derivation changes: the cache key includes it
 FIT_SOURCES = ("wikipedia", "python-stdlib", "shakespeare", "chat")
 
 
@@ -324,28 +324,23 @@ def derive(out: str | Path, *, base: str = "smollm2-135m", experts: int = 8, top
     return figures
 
 
-def derived_folder(alias: str) -> tuple[Path, str]:
-    """(folder, sha) of the cached derived model of an alias in :data:`DERIVED`, derived once
-    (like the GGUF conversion); the sha names the base model's file and the derivation version."""
+def derive_alias(alias: str) -> Path:
+    """Derive a :data:`curate.models.DERIVED_MODELS` alias once into its cache folder (written
+    to a temporary folder and renamed into place, like the GGUF conversion)."""
     import os
     import shutil
     import tempfile
 
-    from curate.models import cache_dir, convert_bundled
+    from curate.models import DERIVED_MODELS, derived_model_folder
 
-    base, experts, top_k = DERIVED[alias]
-    _, sha = convert_bundled(base)
-    target = cache_dir() / "models" / f"{alias}-v{DERIVE_VERSION}-{sha[:12]}"
-    key = f"{sha}+moefication-v{DERIVE_VERSION}-e{experts}k{top_k}"
+    base, experts, top_k = DERIVED_MODELS[alias]
+    target, _ = derived_model_folder(alias)
     if (target / "config.json").exists():
-        return target, key
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
-    import sys
-
-    print(f"deriving {alias} from {base} once into {target} (MoEfication, ~5 min on 2 CPU cores)", file=sys.stderr)
     try:
-        derive(tmp, base=base, experts=experts, top_k=top_k, log=lambda m: None)
+        derive(tmp, base=base, experts=experts, top_k=top_k)
         try:
             os.rename(tmp, target)
         except OSError:  # another process won the race; keep theirs
@@ -353,11 +348,7 @@ def derived_folder(alias: str) -> tuple[Path, str]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target, key
-
-
-# alias -> (bundled base, experts, top-k): usable as --model like the bundled model itself
-DERIVED = {"smollm2-135m-moe": ("smollm2-135m", 8, 6)}  # top-2 of 8 loses the model (ppl 17.6 -> 22519), top-6 keeps it (33.8)
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,8 +363,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan", default=None, help=f"reuse the {PLAN_FILE} of an earlier derivation (no refit)")
     ap.add_argument("--fit-per-source", type=int, default=8, help="fitting windows per bundled source")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", help="folder to write (or --alias)")
+    ap.add_argument("--alias", help="derive a curate.models.DERIVED_MODELS alias into the curate cache")
     a = ap.parse_args(argv)
+    if a.alias:
+        print(derive_alias(a.alias))
+        return 0
+    if not a.out:
+        ap.error("give --out FOLDER or --alias NAME")
     try:
         figures = derive(a.out, base=a.base, experts=a.experts, top_k=a.top_k, router_scale=a.router_scale,
                          fit_per_source=a.fit_per_source, seed=a.seed, plan_from=a.plan,
