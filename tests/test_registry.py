@@ -97,7 +97,8 @@ def test_bundled_steps_sources_and_samplers_are_registered_with_their_specs():
     from curate.steps import STEPS, StepSpec
 
     assert STEPS.names() == sorted(["sample", "generate", "length_filter", "quality_filter", "perplexity_filter",
-                                    "dedup", "score", "select", "igsp", "cola", "zipcal", "chat"])
+                                    "dedup", "score", "select", "igsp", "cola", "zipcal", "chat", "expert_balanced",
+                                    "ebss"])
     for name in STEPS.names():
         spec = STEPS.spec(name)
         assert issubclass(spec, StepSpec) and spec.__name__.endswith("Spec")

@@ -110,8 +110,15 @@ def verify_sets(spec: str | Path, *, use_cache: bool = True) -> list[dict[str, A
 
 def show_set(spec: str | Path) -> dict[str, Any]:
     """The manifest of one version plus where it is and which extras it carries."""
+    from curate.moe.coverage_io import read_coverage
+
     path, m = read_manifest(spec)
-    return {**m, "path": str(path), "extras": extras_names(path)}
+    cov = read_coverage(path)
+    return {**m, "path": str(path), "extras": extras_names(path),
+            **({"expert_coverage": {k: cov.get(k) for k in ("model", "tokens", "min_tokens", "moe_layers", "experts",
+                                                             "entropy_mean", "entropy_min", "experts_under_min",
+                                                             "experts_unreached", "max_over_min_worst")}}
+               if cov else {})}
 
 
 # --------------------------------------------------------------------------- diff
@@ -249,6 +256,10 @@ def format_show(s: dict[str, Any]) -> str:
                      + (f"  dropped: {reasons}" if reasons else ""))
     for k, v in (s.get("score_summary") or {}).items():
         lines.append(f"  score {k:<10} " + "  ".join(f"{sk} {_v(sv)}" for sk, sv in v.items()))
+    if s.get("expert_coverage"):
+        from curate.moe.coverage_io import summary_line
+
+        lines.append(f"  experts      {summary_line(s['expert_coverage'])}")
     lines.append(f"  extras       {', '.join(s.get('extras') or []) or '-'}")
     return "\n".join(lines)
 

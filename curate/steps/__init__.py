@@ -26,5 +26,8 @@ STEPS.register("select", "curate.steps.select:SelectStep", spec="curate.steps.se
 STEPS.register("igsp", "curate.steps.igsp:IGSPStep", spec="curate.steps.igsp:IGSPSpec")
 STEPS.register("cola", "curate.steps.cola:ColaStep", spec="curate.steps.cola:ColaSpec")
 STEPS.register("zipcal", "curate.steps.zipcal:ZipCalStep", spec="curate.steps.zipcal:ZipCalSpec")
+STEPS.register("expert_balanced", "curate.steps.expert_balanced:ExpertBalancedStep",
+               spec="curate.steps.expert_balanced:ExpertBalancedSpec")
+STEPS.register("ebss", "curate.steps.ebss:EBSSStep", spec="curate.steps.ebss:EBSSSpec")
 
 __all__ = ["STEPS", "Step", "StepSpec", "StepStats"]

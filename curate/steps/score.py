@@ -32,6 +32,7 @@ SCORERS.register("entropy", "curate.steps.scorers:Entropy")
 SCORERS.register("minhash_jaccard", "curate.steps.scorers:MinHashJaccard")
 SCORERS.register("ngram_aggregation", "curate.steps.scorers:NgramAggregation")
 SCORERS.register("diversity", "curate.steps.scorers:Diversity")
+SCORERS.register("expert_coverage", "curate.steps.expert_coverage:ExpertCoverage")
 
 
 def build_scorer(name: str, **params: Any):

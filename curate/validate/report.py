@@ -207,7 +207,7 @@ def paired_lines(table, items: dict[str, int], dims: list[str]) -> list[str]:
 
 
 def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any]],
-                  draws: list[dict[str, Any]]) -> str:
+                  draws: list[dict[str, Any]], coverage: dict[str, dict[str, Any]] | None = None) -> str:
     import polars as pl
 
     items = items_of(config)
@@ -239,6 +239,8 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         n = max((r["n"] for r in sub.values()), default=0)
         rows.append([s, str(n)] + [_pm(sub[d]["mean"], sub[d]["std"]) if d in sub else "n/a" for d in dims])
     lines += [_md_table(["set", "seeds", *dims], rows), ""]
+    if coverage:
+        lines += _coverage_table(summary, sets, coverage)
     lines += _kind_tables(table, items, dims)
     lines += paired_lines(table, items, dims)
     lines += ["## Best set per dimension", ""]
@@ -286,8 +288,31 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
     return "\n".join(lines) + "\n"
 
 
+def _coverage_table(summary, sets: list[str], coverage: dict[str, dict[str, Any]]) -> list[str]:
+    """Expert coverage of each set (``extras/expert_coverage.json``) beside its Total retention."""
+    import polars as pl
+
+    rows = []
+    for s in sets:
+        cov = coverage.get(s)
+        tot = summary.filter((pl.col("set") == s) & (pl.col("dimension") == TOTAL))
+        ret = _pm(tot["mean"][0], tot["std"][0]) if tot.height else "n/a"
+        if cov:
+            rows.append([s, f"{cov['entropy_mean']:.3f}", f"{cov['entropy_min']:.3f}",
+                         f"{cov['experts_under_min']}/{cov['experts']}", str(cov["min_tokens"]), ret,
+                         f"`{cov.get('model', '?')}`"])
+        else:
+            rows.append([s, "-", "-", "-", "-", ret, "not scored"])
+    return ["## Expert coverage beside retention", "",
+            "Normalised load entropy of the routers (1 = every expert gets as many tokens) and the experts "
+            "below the minimum token count, from `curate score --scores expert_coverage`.", "",
+            _md_table(["set", "expert entropy (mean)", "(min layer)", "experts < min", "min tokens",
+                       f"retention {TOTAL}", "scored on"], rows), ""]
+
+
 def write_report(out_dir: str | Path, table, *, config: dict[str, Any], failures: list[dict[str, Any]] | None = None,
-                 draws: list[dict[str, Any]] | None = None) -> dict[str, Path]:
+                 draws: list[dict[str, Any]] | None = None,
+                 coverage: dict[str, dict[str, Any]] | None = None) -> dict[str, Path]:
     """Write report.md, retention.csv, summary.csv, summary_by_kind.csv and the two PNG plots;
     return their paths."""
     out = Path(out_dir)
@@ -305,7 +330,8 @@ def write_report(out_dir: str | Path, table, *, config: dict[str, Any], failures
     summary.write_csv(out / "summary.csv")
     plot_retention(summary, out / RETENTION_PNG)
     plot_perplexity(metric_summary(table), out / PERPLEXITY_PNG)
-    paths["report"].write_text(render_report(table, config=config, failures=failures, draws=draws))
+    paths["report"].write_text(render_report(table, config=config, failures=failures, draws=draws,
+                                             coverage=coverage))
     paths.update(retention=out / "retention.csv", summary=out / "summary.csv", summary_by_kind=out / "summary_by_kind.csv",
                  retention_png=out / RETENTION_PNG, perplexity_png=out / PERPLEXITY_PNG)
     return paths

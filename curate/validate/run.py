@@ -94,8 +94,11 @@ def validate(cfg: ValidateConfig, *, model_objects: tuple[Any, Any, Any] | None 
         atomic_json(out / "failures.json", failures)
         atomic_bytes(out / "results.parquet", table.write_parquet)
         atomic_bytes(out / "results.csv", table.write_csv)
+        from curate.moe.coverage_io import read_coverage
+
+        coverage = {e.label: c for e in entries if (c := read_coverage(e.cs.path))}
         write_report(out, table, config=cfg.model_dump(mode="json") | {"model_fingerprint": model_fp},
-                     failures=failures, draws=facts)
+                     failures=failures, draws=facts, coverage=coverage)
         write_set_extras(entries, table, cfg, log)
         if cfg.store is not None and not table.is_empty():
             stored: dict[str, Any] = {e.label: e.cs for e in entries}
