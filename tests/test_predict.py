@@ -166,7 +166,7 @@ def test_features_of_real_set_folders_and_rank_cli(tmp_path, tiny_lm):
 
 def test_saved_predictor_round_trips_and_predicts_as_sklearn(tmp_path):
     import numpy as np
-    from curate.predict import _clean, _pipeline, training_frame
+    from curate.validate.predict import _clean, _pipeline, training_frame
 
     rows, feats = _store_rows()
     pred = fit_predictor(rows, feats)
@@ -226,7 +226,7 @@ def test_edited_or_other_version_predictor_is_refused(tmp_path):
             load_predictor(f)
     body = {k: v for k, v in good.items() if k != "digest"}  # re-digested but malformed numbers
     body["models"]["Total"]["coef"] = body["models"]["Total"]["coef"][:-1]
-    from curate.predict import _digest
+    from curate.validate.predict import _digest
 
     (tmp_path / "short.json").write_text(json.dumps({**body, "digest": _digest(body)}))
     with pytest.raises(CurateError, match="malformed"):

@@ -43,7 +43,7 @@ def add(validate_out, sets, store, no_model):
     path = Path(validate_out) / "results.parquet"
     if not path.exists():
         raise CurateError(f"{path} does not exist", hint="give the --out folder of a curate validate run")
-    from curate.predict import read_rows
+    from curate.validate.predict import read_rows
 
     table = read_rows(path)
     loaded = {}
