@@ -462,6 +462,7 @@ def _evil_pickle(ws: Workspace) -> None:
 def _predictor(ws: Workspace, **edit) -> None:
     """A real fitted predictor file (model-free features), then ``edit`` applied to its JSON."""
     import numpy as np
+
     from curate.validate.predict import LinearModel, Predictor, _digest, _pipeline
 
     names = ["distinct_2", "ngram4_aggregation"]

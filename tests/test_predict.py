@@ -166,6 +166,7 @@ def test_features_of_real_set_folders_and_rank_cli(tmp_path, tiny_lm):
 
 def test_saved_predictor_round_trips_and_predicts_as_sklearn(tmp_path):
     import numpy as np
+
     from curate.validate.predict import _clean, _pipeline, training_frame
 
     rows, feats = _store_rows()
