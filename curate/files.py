@@ -42,7 +42,7 @@ def short_hash(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
-def atomic_bytes(path: Path, write: Callable[[str], None]) -> None:
+def atomic_bytes(path: Path, write: Callable[[str], object]) -> None:
     """Write via a temp file in the same folder + ``os.replace``: a killed run leaves either the
     old file or the new one, never half of one. ``write(tmp)`` fills the temp file by name."""
     path.parent.mkdir(parents=True, exist_ok=True)
