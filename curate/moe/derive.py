@@ -275,7 +275,7 @@ def text_ids(tokenizer, *, split: str, n_per_source: int, seq_len: int, seed: in
     """(N, L) LongTensor of windows from the bundled sources (:data:`FIT_SOURCES`)."""
     import torch
 
-    from curate.scoring.compare import source_samples
+    from curate.score import source_samples
 
     rows = []
     for j, name in enumerate(FIT_SOURCES):

@@ -54,8 +54,7 @@ def _build(tmp_path, ctx, steps, name):
 
 
 def test_balanced_set_is_more_even_than_the_pool_and_is_scored_stored_and_shown(tmp_path, moe_ctx):
-    from curate.scoring.compare import ScoreConfig, score_inputs, store_beside, summary_markdown
-
+    from curate.score import ScoreConfig, score_inputs, store_beside, summary_markdown
     from curate.sets.catalog import format_show, show_set
 
     res = _build(tmp_path, moe_ctx, [{"type": "expert_balanced"}], "balanced")
