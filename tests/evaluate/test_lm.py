@@ -151,7 +151,7 @@ def test_every_standard_task_equal_hflm_on_200_docs():
     model, tok = tiny_llama(vocab_size=259, max_pos=2048), tiny_tokenizer()
     tasks = ["hellaswag", "piqa", "winogrande", "arc_easy_val", "arc_challenge_val", "openbookqa_val", "sciq_val",
              "boolq", "rte", "copa", "social_iqa", "commonsense_qa"]
-    _compare_on_tasks(model, tok, tasks, limit=200)
+    _compare_on_tasks(model, tok, tasks, limit=200, rtol=1e-6)  # piqa: |LL| ~1.4e3 summed in fp32
 
 
 @pytest.mark.slow
