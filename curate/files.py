@@ -67,5 +67,25 @@ def atomic_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(obj, indent=2, default=str))
 
 
+def atomic_folder(target: Path, fill: Callable[[Path], object]) -> Path:
+    """Make the folder ``target`` whole or not at all: ``fill`` writes into a temporary sibling that is
+    renamed into place; if another process got there first its folder is kept; on failure the
+    temporary folder is removed and the error raised."""
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        fill(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process won the race; keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
 def slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_") or "set"

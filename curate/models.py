@@ -13,17 +13,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
-import shutil
-import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from curate.errors import MissingDependencyError, ModelError
-from curate.files import cache_dir
+from curate.files import atomic_folder, cache_dir
 from prune_backend.layers import decoder_layers  # noqa: F401 - re-exported: the backend owns layer discovery
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -120,8 +117,7 @@ def convert_bundled(alias: str) -> tuple[Path, str]:
             return target, sha
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tmp = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
-        try:
+        def fill(tmp: Path) -> None:
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             model: Any = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
             # A GGUF-loaded model carries a quantizer marker that blocks save_pretrained even
@@ -136,13 +132,8 @@ def convert_bundled(alias: str) -> tuple[Path, str]:
                 json.dumps({"alias": alias, "gguf": str(gguf), "sha256": sha,
                             "original": BUNDLED_MODELS[alias][2]}, indent=2)
             )
-            try:
-                os.rename(tmp, target)
-            except OSError:  # another process won the race; keep theirs
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        atomic_folder(target, fill)
     return target, sha
 
 

@@ -327,9 +327,6 @@ def derive(out: str | Path, *, base: str = "smollm2-135m", experts: int = 8, top
 def derive_alias(alias: str) -> Path:
     """Derive a :data:`curate.models.DERIVED_MODELS` alias once into its cache folder (written
     to a temporary folder and renamed into place, like the GGUF conversion)."""
-    import os
-    import shutil
-    import tempfile
 
     from curate.models import DERIVED_MODELS, derived_model_folder
 
@@ -337,18 +334,9 @@ def derive_alias(alias: str) -> Path:
     target, _ = derived_model_folder(alias)
     if (target / "config.json").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=target.parent))
-    try:
-        derive(tmp, base=base, experts=experts, top_k=top_k)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process won the race; keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    from curate.files import atomic_folder
+
+    return atomic_folder(target, lambda tmp: derive(tmp, base=base, experts=experts, top_k=top_k))
 
 
 def main(argv: list[str] | None = None) -> int:
