@@ -108,11 +108,20 @@ def test_readme_line_feeds_oneshot_same_as_adapter(curate_set, dense, tmp_path, 
         pruned = int((b[name].weight == 0).sum())
         same = int(((a[name].weight == 0) & (b[name].weight == 0)).sum())
         assert same / pruned > 0.999, (name, pruned - same)
-    shared = sum(int(((a[k].weight == 0) & (b[k].weight == 0)).sum()) for k in a)
     # Past layer 0 the two runs differ only by float noise (sample order and batching inside
-    # oneshot: 8192/4096 in the README line vs L/N in the adapter) that flips near-tie weights;
-    # measured on the merged main: 99.89 % of the pruned positions shared.
-    assert shared / sum(int((b[k].weight == 0).sum()) for k in b) > 0.998
+    # oneshot: 8192/4096 in the README line vs L/N in the adapter) that flips near-tie weights and
+    # grows with depth. Measured on main (this machine and CI alike): 99.75 % of the pruned
+    # positions shared, every layer >= 99.5 %; the same adapter on another 8 x 128 draw of the
+    # same recipe shares only 96.1 % (every layer <= 97.3 %), so these bounds still tell
+    # "same data in" from "other data in".
+    def share(keys) -> float:
+        keys = list(keys)
+        same = sum(int(((a[k].weight == 0) & (b[k].weight == 0)).sum()) for k in keys)
+        return same / sum(int((b[k].weight == 0).sum()) for k in keys)
+
+    assert share(a) > 0.995
+    per_layer = [share(k for k in a if k.startswith(f"{i}.")) for i in range(30)]
+    assert min(per_layer) > 0.99, per_layer
     # The adapter's report reads the pruned weights back: exactly half of every row is zero.
     assert len(report.layers) == 30 * 7 and all(abs(r["actual"] - 0.5) < 1e-6 for r in report.layers)
     for name, mod in a.items():
