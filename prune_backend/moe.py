@@ -25,11 +25,11 @@ Routers and gates are never pruned: modules called ``gate`` (Mixtral, Qwen-MoE, 
 old Mixtral's ``nn.Linear(H, E)``), ``router`` (gpt-oss) or ``shared_expert_gate`` (Qwen2-MoE's
 (1, H) gate), like lm_head.
 
-**Supporting one more MoE layout** (a newcomer's checklist, also in docs/moe.md):
+**Supporting one more MoE layout** (a newcomer's checklist, also in docs/extending.md):
 
 1. If its experts class is decorated with transformers' ``use_experts_implementation``, there
-   is nothing to do: the flags above describe it. Add its tiny config to
-   ``tests/prune_backend/test_moe.py::ARCHS`` and ``benchmarks/moe_check.py``.
+   is nothing to do: the flags above describe it. Add it to ``ARCHS`` and its tiny config to ``tiny_moe`` in
+   ``tests/tiny_moe.py`` (``tests/prune_backend/test_moe.py`` runs over it).
 2. If its router has another attribute name, add the name to :data:`ROUTER_NAMES`.
 3. Otherwise (a fused layout with other parameter names, e.g. remote code), write a subclass of
    :class:`FusedExperts` that overrides :meth:`FusedExperts.of`, :meth:`matrices` and
