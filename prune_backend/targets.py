@@ -86,8 +86,8 @@ def layer_targets(layer: nn.Module, where: str = "decoder layer") -> LayerTarget
             elif isinstance(mod, nn.Linear) and pname == "weight":
                 lt.linears[mname] = mod
                 ue = unfused_expert(mname)
-                experts, e = ue if ue is not None else (None, None)
-                lt.targets.append(Target(mname, mod.weight.data, e, experts, None, mod))
+                experts, expert = ue if ue is not None else (None, None)  # ("mlp.experts", 3) of "mlp.experts.3.w1"
+                lt.targets.append(Target(mname, mod.weight.data, expert, experts, None, mod))
             elif p.dim() <= 1:
                 continue  # norms, biases, attention sinks: never pruned
             else:

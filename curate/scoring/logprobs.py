@@ -114,16 +114,18 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor 
         empty = torch.zeros(0, dtype=torch.float32)
         keys = ("token_logp", "mu", "sigma", "entropy") if moments else ("token_logp",)
         return {"valid": valid, **{k: empty for k in keys}}
-    kwargs = {}
+    attention_mask = position_ids = None
     if not bool(mask.all()):
         # Padding: attend to real tokens only, and number positions by real tokens seen so far.
-        kwargs["attention_mask"] = mask.long()
-        kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp_min(0)
+        attention_mask = mask.long()
+        position_ids = (mask.long().cumsum(-1) - 1).clamp_min(0)
     # All real (the usual case) -> no mask: SDPA takes its pure causal fast path.
     select = torch.zeros(B, T, dtype=torch.bool)
     select[:, :-1] = valid
     targets = input_ids[:, 1:][valid]  # (M,)
-    stats = gathered_logprobs(model, input_ids, select.nonzero(as_tuple=True), targets, moments=moments, chunk_bytes=chunk_bytes, **kwargs)
+    rows, cols = select.nonzero(as_tuple=True)  # (M,) each
+    stats = gathered_logprobs(model, input_ids, (rows, cols), targets, attention_mask=attention_mask,
+                              position_ids=position_ids, moments=moments, chunk_bytes=chunk_bytes)
     return {"valid": valid, **stats}
 
 

@@ -71,7 +71,7 @@ def ebss_generate(model, prompt: list[int], n_new: int, *, beam_width: int = 4, 
         out = model(input_ids=x, use_cache=True, logits_to_keep=1)  # the next token only: no (L, V) logits
         cache, logits = out.past_key_values, out.logits[:, -1].float()  # (1, V)
         loads = hooks.counts.copy()  # (1, R, E)
-        beams = [[]]
+        beams: list[list[int]] = [[]]  # token ids generated so far, one list per beam
         cum = np.zeros(1)
         for step in range(n_new):
             if suppress:

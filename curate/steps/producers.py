@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -197,7 +197,7 @@ class GenerateStep(Producer):
                              meta=lambda doc, prompt: {"prefix_len": len(prompt) if doc is not None else 0,
                                                        "backend": spec.backend})
 
-    def _samples(self, pairs: list[tuple[Sample | None, list[int]]], cont: list[list[int]], cfg, tok, *, tag: str,
+    def _samples(self, pairs: Sequence[tuple[Sample | None, list[int]]], cont: list[list[int]], cfg, tok, *, tag: str,
                  chat: bool, meta: Callable[[Sample | None, list[int]], dict[str, Any]]) -> list[Sample]:
         """One sample per (document, prompt) and its continuation: prompt + generation, exactly
         seq_len tokens; ``doc_id`` ``<doc>#<tag><i>``; the sampling parameters in every ``meta``
