@@ -736,7 +736,7 @@ CASES += [
        "cannot load tokenizer of 'm2'", lambda ws: _model_copy(ws, "m2", _bad_tokenizer_json)),
     # ---- N:M against the model's shapes ------------------------------------------------------------
     R2("prune-nm-2-5-wanda", [*PRUNE[:4], "wanda", "--pattern", "2:5", "--quiet", "--calibration", V1, "--out", "runs/p"],
-       2, "needs every pruned linear's input dimension to be a multiple of 5"),
+       2, "needs every pruned matrix's input dimension to be a multiple of 5"),
     R2("prune-nm-2-5-sparsegpt", [*PRUNE[:4], "sparsegpt", "--pattern", "2:5", "--quiet", "--calibration", V1, "--out",
                                   "runs/p"], 2, "a multiple of 5"),
     R2("validate-nm-3-7", [*VALIDATE, V1, "--method", "wanda", "--pattern", "3:7", "--out", "runs/v"], 2,
