@@ -29,7 +29,8 @@ old Mixtral's ``nn.Linear(H, E)``), ``router`` (gpt-oss) or ``shared_expert_gate
 
 1. If its experts class is decorated with transformers' ``use_experts_implementation``, there
    is nothing to do: the flags above describe it. Add its tiny config to
-   ``tests/prune_backend/test_moe.py::ARCHS`` and ``benchmarks/moe_check.py``.
+   ``tests/tiny_moe.py`` (``ARCHS`` and ``_config``): the tests parametrized over ``ARCHS`` and
+   ``benchmarks/moe_check.py`` pick it up.
 2. If its router has another attribute name, add the name to :data:`ROUTER_NAMES`.
 3. Otherwise (a fused layout with other parameter names, e.g. remote code), write a subclass of
    :class:`FusedExperts` that overrides :meth:`FusedExperts.of`, :meth:`matrices` and
