@@ -12,24 +12,24 @@ gpt-oss, which transformers never stored unfused), from the same weights and one
 calibration tokens, it measures:
 
 * ``covered``: elements of the matrices the backend prunes plus the routers it keeps, over the
-  elements of every 2-D / 3-D parameter of the decoder layers found by ``named_parameters``
-  (1.000 = no weight skipped; the bug of issue 19 read 0.03 here);
-* sparsity over every 2-D / 3-D decoder parameter (routers included, counted from
-  ``named_parameters``, not from the backend's own list) after Wanda 50 %, SparseGPT 50 %,
+  elements of every decoder weight found by ``named_parameters`` (every 2-D / 3-D parameter of
+  the decoder layers but biases: gpt-oss's expert biases are (E, out)); 1.000 = no weight skipped;
+* sparsity over every decoder weight (routers included, counted from ``named_parameters``, not
+  from the backend's own list) after Wanda 50 %, SparseGPT 50 %,
   Wanda 2:4 and SparseGPT 2:4, each on a fresh copy of the model; ``ok`` when within 0.005 of
-  0.5;
+  0.5 (and whether the backend's own ``measure_sparsity`` gives the same number, printed below the table);
 * the sha256 of every router / gate parameter's bytes (found by name: ``gate``, ``router``,
   ``shared_expert_gate``) before, and whether it is the same after each of the 5 runs;
-* GPTQ W4 g128: how many expert matrices changed and sit on a 16-value grid per (row, group of
-  128 columns) (counted on the model's own 3-D parameters: (E, out, in), or (E, in, out) when
+* GPTQ W4 g128: how many experts have every matrix changed and on a 16-value grid per (row, group
+  of 128 columns) (counted on the model's own 3-D parameters: (E, out, in), or (E, in, out) when
   ``is_transposed``; and on the unfused linears), the most distinct values in one group row
   over every expert matrix, and over every other matrix of the decoder;
 * tokens routed per expert (min-max over the experts of every MoE layer) and whether they sum to
   tokens x top-k in every MoE layer (from the Wanda report);
 * ``prune_model`` wall time of Wanda and SparseGPT 50 % over one dense forward of the same
   tokens through the decoder (``model.model``, median of 3, re-timed before each run; CPU, one
-  thread). On models this small the per-expert Python work dominates; read it as an upper bound
-  of the overhead per expert, not as a large-model ratio. GPU: not measured here.
+  thread). On models this small the per-expert Python work dominates, so the ratio does not carry
+  over to large models; on a shared machine it is noisy. GPU: not measured here.
 
 Nothing is asserted; every number printed is measured in this run.
 """
@@ -230,6 +230,8 @@ def fmt(rows: list[dict], nsamples: int, seqlen: int, width: int) -> str:
             f"{r['tokens_min']}-{r['tokens_max']}, {'yes' if r['tokens_sum_ok'] else 'NO'}",
             f"{r['wanda ratio']:.1f}x, {r['sparsegpt ratio']:.1f}x",
         ]) + " |")
+    same = all(r[f"{m} {p}"] == r[f"{m} {p} backend"] for r in rows for m, p in PRUNES)
+    out += ["", f"prune_backend's measure_sparsity()['decoder'] equals the count above in every run: {'yes' if same else 'NO'}"]
     return "\n".join(out)
 
 
