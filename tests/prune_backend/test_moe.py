@@ -373,3 +373,20 @@ def test_nm_pattern_refuses_an_expert_width_before_anything_is_pruned():
         prune_model(model, _ids(), PruneConfig(method="wanda", pattern="2:4"), progress=False)
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3"])
+def test_fused_and_unfused_layouts_quantize_alike(arch):
+    """GPTQ on one nn.Linear per expert (its hooks see the routed rows) gives the fused layout's result:
+    the same per-expert Hessians, gate and up quantized together in both."""
+    fused, unfused = tiny_moe(arch), unfuse_experts(tiny_moe(arch))
+    cfg = QuantConfig(method="gptq", bits=4, group_size=16)
+    ra = quantize_model(fused, _ids(), cfg, progress=False)
+    rb = quantize_model(unfused, _ids(), cfg, progress=False)
+    for la, lb in zip(decoder_layers(fused), decoder_layers(unfused), strict=True):
+        ta, tb = layer_targets(la).by_name(), layer_targets(lb).by_name()
+        assert ta.keys() == tb.keys()
+        for n in ta:
+            torch.testing.assert_close(ta[n].weight, tb[n].weight, rtol=1e-4, atol=1e-5)
+    assert [x["tokens_routed"] for x in ra.experts] == [x["tokens_routed"] for x in rb.experts]
+    assert rb.max_levels <= 16 and {r["method"] for r in rb.layers} == {"gptq"}
