@@ -25,7 +25,7 @@ Routers and gates are never pruned: modules called ``gate`` (Mixtral, Qwen-MoE, 
 old Mixtral's ``nn.Linear(H, E)``), ``router`` (gpt-oss) or ``shared_expert_gate`` (Qwen2-MoE's
 (1, H) gate), like lm_head.
 
-**Supporting one more MoE layout** (a newcomer's checklist, also in docs/moe.md):
+**Supporting one more MoE layout** (a newcomer's checklist, also in docs/extending.md):
 
 1. If its experts class is decorated with transformers' ``use_experts_implementation``, there
    is nothing to do: the flags above describe it. Add its tiny config to

@@ -330,9 +330,17 @@ def build_all_windows(texts: list[EvalText], tokenizer, seq_len: int, n_windows:
 
 
 def shingles(text: str, n: int = 13) -> set[int]:
-    """Hashes of the word ``n``-grams of ``text`` (13-grams: the GPT-3 decontamination unit)."""
-    words = text.split()
-    return {hash(" ".join(words[i:i + n])) for i in range(max(0, len(words) - n + 1))}
+    """Hashes of the word ``n``-grams of ``text`` (13-grams: the GPT-3 decontamination unit).
+
+    Words are :func:`curate.scoring.functional.words` (lower-cased ``\\w+``), the unit of every
+    n-gram statistic in curate, so a copy that differs only in case, punctuation or spacing (a
+    docstring quoted with other markup, code re-indented) counts as shared text. Until
+    ``EVAL_VERSION`` 3 this split on white space; benchmarks/NOTES.md has what that changed.
+    """
+    # Imported here: scoring.functional imports torch, and this module is read by `--help` paths.
+    from curate.scoring.functional import ngrams, words
+
+    return {hash(" ".join(g)) for g in ngrams(words(text), n)}
 
 
 def overlap(texts_a: Iterable[str], texts_b: Iterable[str], n: int = 13) -> int:

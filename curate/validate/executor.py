@@ -49,7 +49,7 @@ Check = Callable[[Any], None]  # called with the ModelInfo (or None) before any 
 
 def make_executor(cfg: ValidateConfig, entries: list[SetEntry], *, model_objects, prune_fn: PruneFn,
                   log: Callable[[str], None]):
-    cls = RayExecutor if cfg.executor == "ray" else LocalExecutor
+    cls: type[Executor] = RayExecutor if cfg.executor == "ray" else LocalExecutor
     return cls(cfg, entries, model_objects=model_objects, prune_fn=prune_fn, log=log)
 
 
@@ -67,13 +67,18 @@ def remove_partial(draw: Draw) -> None:
             tmp.unlink(missing_ok=True)
 
 
-class LocalExecutor:
-    """Every draw in this process, one after another, on one model reset from a CPU copy."""
+class Executor:
+    """What both executors take, and the protocol they follow (see the module docstring): a
+    context manager with ``dense(check)``, ``run(draws, dense, bar)`` and ``store(table, sets)``."""
 
     def __init__(self, cfg: ValidateConfig, entries: list[SetEntry], *, model_objects, prune_fn: PruneFn,
                  log: Callable[[str], None]):
         self.cfg, self.entries, self.prune_fn, self.log = cfg, entries, prune_fn, log
-        self.model_objects = model_objects
+        self.model_objects = model_objects  # (model, tokenizer, ModelInfo) from the caller, or None: load cfg.model
+
+
+class LocalExecutor(Executor):
+    """Every draw in this process, one after another, on one model reset from a CPU copy."""
 
     def __enter__(self) -> LocalExecutor:
         if self.model_objects is not None:
@@ -236,13 +241,8 @@ def running_line(state: dict[str, tuple[str, float, int]], pending: list[str], n
         (f"; {len(pending) - len(runs)} queued" if len(pending) > len(runs) else "")
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Every draw a Ray task; the dense evaluation and the store's features one task each."""
-
-    def __init__(self, cfg: ValidateConfig, entries: list[SetEntry], *, model_objects, prune_fn: PruneFn,
-                 log: Callable[[str], None]):
-        self.cfg, self.entries, self.prune_fn, self.log = cfg, entries, prune_fn, log
-        self.model_objects = model_objects
 
     def __enter__(self) -> RayExecutor:
         from curate.errors import requires

@@ -84,6 +84,21 @@ def test_shingle_overlap_detects_shared_13_grams():
     assert len(shingles(a)) == 2
 
 
+def test_shingles_use_the_word_tokenisation_of_every_ngram_statistic():
+    """Decontamination 13-grams are ``scoring.functional.words`` n-grams: a quoted copy that
+    differs only in case, punctuation and line breaks is shared text. White-space splitting
+    (EVAL_VERSION < 3) saw no shared 13-gram in this pair."""
+    from curate.scoring.functional import ngrams, words
+
+    held = "The quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat."
+    quoted = '"the Quick brown fox -- jumps over the lazy dog,\nwhile the cat sleeps on a warm mat"'
+    split_grams = lambda t: {tuple(t.split()[i:i + 13]) for i in range(len(t.split()) - 12)}  # noqa: E731
+    assert not split_grams(held) & split_grams(quoted)  # the old unit: no overlap
+    assert overlap([held], [quoted]) == 5  # words(): 17 words, 5 shared 13-grams
+    assert shingles(held) == {hash(" ".join(g)) for g in ngrams(words(held), 13)}
+    assert overlap(["One two, three"], ["one two three"]) == 0  # shorter than 13 words: no n-gram
+
+
 @pytest.mark.slow
 def test_default_heldout_windows_never_overlap_calibration():
     """Every default held-out window (heldout slices and distinct texts) shares no 13-word
