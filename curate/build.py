@@ -85,7 +85,7 @@ def run_component(comp: ComponentSpec, count: int, recipe: Recipe, seed: int, ct
     source, split = make_source(comp.source, seed)
     source.name = comp.base_name  # type: ignore[misc]
     t0 = time.perf_counter()
-    docs = list(source.iter(split))
+    docs = list(source.iter(split, comp.source.max_doc_bytes))
     st = StepStats(f"source:{label}", "source", seen=len(docs), kept=len(docs), seconds=time.perf_counter() - t0)
     for reason, n in getattr(source, "dropped", {}).items():  # documents the source skipped (empty, ...)
         st.seen += n

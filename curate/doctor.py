@@ -100,7 +100,7 @@ def check_curate() -> list[Check]:
     try:
         recipes = bundled_recipes()
         card = card_template_location()
-        tasks = sorted(p.stem for p in tasks_dir().glob("*.yaml"))
+        tasks = sorted(p.stem for p in tasks_dir().glob("**/*.yaml"))  # standard/, mathcode/ too
     except OSError as exc:
         return [*out, Check("FAIL", "bundled files", f"unreadable: {exc} (reinstall: pip install --force-reinstall {DISTRIBUTION})")]
     ok = bool(recipes) and Path(card).is_file() and bool(tasks)

@@ -28,9 +28,10 @@ old Mixtral's ``nn.Linear(H, E)``), ``router`` (gpt-oss) or ``shared_expert_gate
 **Supporting one more MoE layout** (a newcomer's checklist, also in docs/extending.md):
 
 1. If its experts class is decorated with transformers' ``use_experts_implementation``, there
-   is nothing to do: the flags above describe it. Add it to ``ARCHS`` and its tiny config to ``tiny_moe`` in
-   ``tests/tiny_moe.py`` (``tests/prune_backend/test_moe.py`` runs over it).
-2. If its router has another attribute name, add the name to :data:`ROUTER_NAMES`.
+   is nothing to do: the flags above describe it. Add its tiny config to
+   ``tests/tiny_moe.py`` (``ARCHS`` and ``_config``): the tests parametrized over ``ARCHS`` and
+   ``benchmarks/moe_check.py`` pick it up.
+2. If its router has another attribute name, add the name to :data:`ROUTERS`.
 3. Otherwise (a fused layout with other parameter names, e.g. remote code), write a subclass of
    :class:`FusedExperts` that overrides :meth:`FusedExperts.of`, :meth:`matrices` and
    :meth:`expert_forward`, and add it to :data:`LAYOUTS`. The refusal in
@@ -49,8 +50,11 @@ from torch import nn
 
 from prune_backend.errors import PruneError
 
-#: attribute names of routers / gates: never pruned or quantized
-ROUTER_NAMES = frozenset({"gate", "router", "shared_expert_gate", "shared_experts_gate"})
+#: attribute names of the routers that choose experts (curate.moe.routing hooks these)
+ROUTERS = frozenset({"gate", "router"})
+#: attribute names of routers / gates: never pruned or quantized (the shared-expert gates route
+#: nothing, they scale the shared expert's output, but are gates all the same)
+ROUTER_NAMES = ROUTERS | {"shared_expert_gate", "shared_experts_gate"}
 
 Tap = Callable[[str, torch.Tensor], None]  # (kind "gate_up" | "down", the matmul's input (T, in))
 

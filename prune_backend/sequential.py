@@ -105,8 +105,9 @@ def _collect(layer: nn.Module, lt: LayerTargets, batches: list[Batch], i: int, c
 
 
 def check_nm(model: nn.Module, nm: tuple[int, int] | None) -> None:
-    """Every linear of every decoder layer takes a multiple of M inputs, or an N:M pattern cannot
-    group its rows: checked on the shapes, before any calibration pass."""
+    """Every matrix the run prunes (linears and each expert's gate / up / down) takes a multiple of
+    M inputs, or an N:M pattern cannot group its rows: checked on the shapes, before any
+    calibration pass (an expert checked only when its turn came left the layers before it pruned)."""
     if nm is None:
         return
     import math
@@ -114,13 +115,13 @@ def check_nm(model: nn.Module, nm: tuple[int, int] | None) -> None:
     m = nm[1]
     dims: dict[int, str] = {}
     for i, layer in enumerate(decoder_layers(model)):
-        for name, lin in _linears(layer).items():
-            dims.setdefault(int(lin.weight.shape[1]), f"layer {i} {name}")
+        for t in layer_targets(layer, where=f"decoder layer {i}").targets:
+            dims.setdefault(int(t.weight.shape[1]), f"layer {i} {t.name}")
     bad = [(d, where) for d, where in dims.items() if d % m]
     if bad:
         d, where = bad[0]
         g = math.gcd(*dims)
-        raise PruneError(f"pattern {nm[0]}:{m} needs every pruned linear's input dimension to be a multiple of {m}; "
+        raise PruneError(f"pattern {nm[0]}:{m} needs every pruned matrix's input dimension to be a multiple of {m}; "
                          f"{where} has {d} inputs",
                          hint=f"use an M that divides {g} (the gcd of the input dimensions), or 'unstructured'")
 

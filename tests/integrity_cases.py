@@ -586,18 +586,20 @@ def _ro_cache(ws: Workspace) -> None:
     os.environ["CURATE_CACHE"] = str(target)  # restored after the case
 
 
-def _big_jsonl(ws: Workspace) -> None:
-    from curate.sources.base import MAX_DOC_CHARS
-
-    _bad(ws, "big.jsonl", json.dumps({"text": "word " * (MAX_DOC_CHARS // 5 + 10)}) + "\n")
+def _big_jsonl(ws: Workspace, mb: int = 50, knob: str = "") -> None:
+    """A jsonl whose line 2 is one document of ``mb`` MB (line 1 a normal one)."""
+    with open(ws.p("big.jsonl"), "w") as fh:
+        fh.write(json.dumps({"text": "a short first document"}) + "\n")
+        fh.write('{"text": "' + "word " * (mb * 200_000) + '"}\n')
+    ws.recipe(source=f"{{type: files, paths: [{ws.p('big.jsonl')}]{knob}}}")
 
 
 def _huge_txt(ws: Workspace) -> None:
-    from curate.sources.base import MAX_DOC_CHARS
+    from curate.sources.base import MAX_DOC_BYTES
 
     f = ws.p("huge.txt")
     with open(f, "wb") as fh:  # sparse: the size is refused before a byte is read
-        fh.truncate(4 * MAX_DOC_CHARS + 1)
+        fh.truncate(4 * MAX_DOC_BYTES + 1)
     ws.recipe(source=f"{{type: files, paths: [{f}]}}")
 
 
@@ -704,8 +706,18 @@ CASES += [
        _rec(steps="[{type: sample, oversample: 1e9}]", name="small")),
     R2("size-pool-1e9", "build r.yaml --out out", 2, "lower pool_size (1000000000)",
        _rec(extra="pool_size: 1000000000\nsteps: [{type: select, order: random}]\n", name="small")),
-    R2("size-document-9m-chars", "build r.yaml --out out", 2, "row 0 is a document of 8,000,050 characters", _big_jsonl),
-    R2("size-txt-over-32mb", "build r.yaml --out out", 2, "is a document of 32,000,001 bytes", _huge_txt),
+    R2("size-jsonl-line-50mb", "build r.yaml --out out", 2,
+       "big.jsonl line 2 is a document of 50,000,000 bytes, more than the 16,000,000 bytes a document may hold "
+       "(max_doc_bytes)", _big_jsonl),
+    R2("size-jsonl-line-over-max-doc-bytes", "build r.yaml --out out", 2,
+       "line 2 is a document of 1,000,000 bytes, more than the 200,000 bytes", lambda ws: _big_jsonl(
+           ws, 1, ", max_doc_bytes: 200000")),
+    R2("size-jsonl-line-unread-past-6x", "build r.yaml --out out", 2,
+       "line 2 is a document of 6,004,097 bytes or more of JSON, more than the 1,000,000 bytes",
+       lambda ws: _big_jsonl(ws, 12, ", max_doc_bytes: 1000000")),
+    R2("size-max-doc-bytes-negative", "build r.yaml --out out", 2, "max_doc_bytes': Input should be greater than 0",
+       _rec(source="{type: bundled, name: wikipedia, max_doc_bytes: -1}")),
+    R2("size-txt-over-64mb", "build r.yaml --out out", 2, "is a document of 64,000,001 bytes", _huge_txt),
     # ---- non-finite numbers ------------------------------------------------------------------------
     R2("recipe-weight-inf", "build r.yaml --out out", 2, "field 'components.0.weight': Input should be a finite number",
        _two_components(".inf")),
@@ -736,7 +748,7 @@ CASES += [
        "cannot load tokenizer of 'm2'", lambda ws: _model_copy(ws, "m2", _bad_tokenizer_json)),
     # ---- N:M against the model's shapes ------------------------------------------------------------
     R2("prune-nm-2-5-wanda", [*PRUNE[:4], "wanda", "--pattern", "2:5", "--quiet", "--calibration", V1, "--out", "runs/p"],
-       2, "needs every pruned linear's input dimension to be a multiple of 5"),
+       2, "needs every pruned matrix's input dimension to be a multiple of 5"),
     R2("prune-nm-2-5-sparsegpt", [*PRUNE[:4], "sparsegpt", "--pattern", "2:5", "--quiet", "--calibration", V1, "--out",
                                   "runs/p"], 2, "a multiple of 5"),
     R2("validate-nm-3-7", [*VALIDATE, V1, "--method", "wanda", "--pattern", "3:7", "--out", "runs/v"], 2,

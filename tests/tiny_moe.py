@@ -6,51 +6,57 @@
 
 Each config keeps hidden 32, expert width 32, 8 experts, top-2, vocab 128 (DeepSeek-V3: its
 first layer dense via ``first_k_dense_replace=1``, MLA attention; gpt-oss: biases, transposed
-and interleaved gate/up).
+and interleaved gate/up). ``tiny_moe(arch, width=128)`` scales every hidden and intermediate
+size by ``width / 32`` (hidden 128 and expert width 128 at 128, 256 and 256 at 256): wide enough
+for GPTQ groups of 128 columns, still under a second to build.
 """
 
 from __future__ import annotations
 
 ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "gpt_oss")
 
-_COMMON = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-               max_position_embeddings=256, num_experts_per_tok=2,
-               bos_token_id=1, eos_token_id=2, pad_token_id=0)
+_BASE = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            max_position_embeddings=256, num_experts_per_tok=2,
+            bos_token_id=1, eos_token_id=2, pad_token_id=0)
 
 
-def _config(arch: str):
+def _config(arch: str, width: int = 32):
     import transformers as tf
 
+    if width % 32:
+        raise ValueError(f"width {width} is not a multiple of 32")
+    k = width // 32
+    _COMMON = dict(_BASE, hidden_size=32 * k)
     if arch == "mixtral":
-        return tf.MixtralConfig(**_COMMON, intermediate_size=32, num_local_experts=8)
+        return tf.MixtralConfig(**_COMMON, intermediate_size=32 * k, num_local_experts=8)
     if arch == "qwen2_moe":
-        return tf.Qwen2MoeConfig(**_COMMON, intermediate_size=64, moe_intermediate_size=32, num_experts=8,
-                                 shared_expert_intermediate_size=48, decoder_sparse_step=1, norm_topk_prob=True)
+        return tf.Qwen2MoeConfig(**_COMMON, intermediate_size=64 * k, moe_intermediate_size=32 * k, num_experts=8,
+                                 shared_expert_intermediate_size=48 * k, decoder_sparse_step=1, norm_topk_prob=True)
     if arch == "qwen3_moe":
-        return tf.Qwen3MoeConfig(**_COMMON, intermediate_size=64, moe_intermediate_size=32, num_experts=8,
-                                 head_dim=8, decoder_sparse_step=1, norm_topk_prob=True)
+        return tf.Qwen3MoeConfig(**_COMMON, intermediate_size=64 * k, moe_intermediate_size=32 * k, num_experts=8,
+                                 head_dim=8 * k, decoder_sparse_step=1, norm_topk_prob=True)
     if arch == "olmoe":
-        return tf.OlmoeConfig(**_COMMON, intermediate_size=32, num_experts=8)
+        return tf.OlmoeConfig(**_COMMON, intermediate_size=32 * k, num_experts=8)
     if arch == "deepseek_v3":
         c = dict(_COMMON, num_hidden_layers=3, num_key_value_heads=4)  # MLA: one kv head per head
-        return tf.DeepseekV3Config(**c, intermediate_size=64, moe_intermediate_size=32, n_routed_experts=8,
+        return tf.DeepseekV3Config(**c, intermediate_size=64 * k, moe_intermediate_size=32 * k, n_routed_experts=8,
                                    n_shared_experts=1, n_group=2, topk_group=1, first_k_dense_replace=1,
-                                   kv_lora_rank=16, q_lora_rank=24, qk_rope_head_dim=8, qk_nope_head_dim=8,
-                                   v_head_dim=8, rope_interleave=True)
+                                   kv_lora_rank=16 * k, q_lora_rank=24 * k, qk_rope_head_dim=8 * k, qk_nope_head_dim=8 * k,
+                                   v_head_dim=8 * k, rope_interleave=True)
     if arch == "gpt_oss":
-        return tf.GptOssConfig(**_COMMON, intermediate_size=32, num_local_experts=8, head_dim=8, sliding_window=16,
+        return tf.GptOssConfig(**_COMMON, intermediate_size=32 * k, num_local_experts=8, head_dim=8 * k, sliding_window=16,
                                layer_types=["sliding_attention", "full_attention"])
     raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
 
 
-def tiny_moe(arch: str, seed: int = 0):
+def tiny_moe(arch: str, seed: int = 0, width: int = 32):
     """A tiny random ``arch`` MoE causal LM in eval mode; the gpt-oss biases and DeepSeek's router are
     randomised too (their inits are zeros, which would route every token alike)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    cfg = _config(arch)
+    cfg = _config(arch, width)
     cfg._experts_implementation = "eager"
     model = AutoModelForCausalLM.from_config(cfg).eval()
     with torch.no_grad():

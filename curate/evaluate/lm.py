@@ -15,7 +15,8 @@ and builds the (B, T, V) log-softmax of every position:
    token; a one-token choice costs no token at all. Documents that open with the same few-shot
    prompt (gsm8k_bpb's 8 shots) share one row too: the prompt once, then each document's own
    question and answer, each seeing the prompt and itself.
-2. **length-sorted batches** under a token budget (rows x longest row), so padding stays small;
+2. **length-sorted batches** under a token budget (rows x longest row), cut where padding would
+   pass 10 % of a batch;
 3. **lm_head on the scored positions only**, ``rows`` at a time: never (B, T, V) logits.
 
 Tokenization, truncation (from the left, to ``max_length + 1`` tokens, as HFLM does),
@@ -40,6 +41,7 @@ DEFAULT_TOKENS_PER_BATCH = 4096
 
 MIN_SHARED = 32  # tokens two documents' contexts must share (a few-shot prefix) to share a row
 MAX_ROW = 2048  # tokens of one packed row: the (T, T) mask and attention stay small
+MAX_PADDING = 0.1  # most padding a batch may hold, as a fraction of its rows x width
 
 
 @dataclass
@@ -150,16 +152,23 @@ def pack(requests: Sequence[tuple[Sequence[int], Sequence[int]]], max_length: in
     return rows
 
 
-def batches(rows: list[PackedRow], tokens_per_batch: int) -> list[list[PackedRow]]:
+def batches(rows: list[PackedRow], tokens_per_batch: int, max_padding: float = MAX_PADDING) -> list[list[PackedRow]]:
     """Rows sorted longest first, cut into batches of at most ``tokens_per_batch`` padded tokens
-    (a row longer than the budget goes alone)."""
+    (a row longer than the budget goes alone) in which padding is at most ``max_padding`` of the
+    batch's tokens: cutting on the budget alone padded the eval_speed mix to 1.55x its unique
+    tokens (a batch of 64 rows of 64 down to 20 tokens); a few more, smaller batches cost less."""
     order = sorted(rows, key=lambda r: -len(r))
     out: list[list[PackedRow]] = []
+    real = 0  # unpadded tokens of the open batch
     for r in order:
-        if out and (len(out[-1]) + 1) * len(out[-1][0]) <= tokens_per_batch:
-            out[-1].append(r)
-        else:
-            out.append([r])
+        if out:
+            width, n = len(out[-1][0]), len(out[-1]) + 1
+            if n * width <= tokens_per_batch and n * width - (real + len(r)) <= max_padding * n * width:
+                out[-1].append(r)
+                real += len(r)
+                continue
+        out.append([r])
+        real = len(r)
     return out
 
 

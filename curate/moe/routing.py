@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from curate.errors import CurateError
+from prune_backend.moe import ROUTERS  # the last component of a router module's name
 
-ROUTER_NAMES = ("gate", "router")  # the last component of a router module's name
 # GPTQModel falls back to RTN for a module that fewer than 0.5 % of the calibration tokens reach.
 DEFAULT_MIN_SHARE = 0.005
 
@@ -77,7 +77,7 @@ def find_routers(model) -> list[Router]:
     found = []
     for i, layer in enumerate(layers):
         for name, mod in layer.named_modules():
-            if name.rsplit(".", 1)[-1] not in ROUTER_NAMES:
+            if name.rsplit(".", 1)[-1] not in ROUTERS:
                 continue
             e = getattr(mod, "num_experts", None)
             k = getattr(mod, "top_k", None) or cfg_k

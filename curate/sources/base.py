@@ -14,22 +14,31 @@ import hashlib
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from curate.records import Sample
 from curate.registry import Spec
 
 Split = Literal["calibration", "heldout", "all"]
 HELDOUT_PERMILLE = 100  # 10 % of each bundled source is held out for evaluation
-# A document is tokenized whole by the samplers (~30 bytes of Python ints per token): one of 8 M
-# characters costs ~60 MB, one of 50 M past a GB. Longer documents are an error, not a slow OOM.
-MAX_DOC_CHARS = 8_000_000
+# A document is tokenized whole by the samplers (~30 bytes of Python ints per token, ~4 bytes of
+# text a token): one of 16 MB costs ~120 MB, one of 50 MB ~0.4 GB and a 1 GB line would end in an
+# OOM minutes later. Longer documents are an error naming the knob (``max_doc_bytes`` of the
+# source block) that raises the cap, not a slow OOM.
+MAX_DOC_BYTES = 16_000_000
 
 
-def doc_too_long(where: str, n: int, unit: str = "characters"):
+def doc_bytes(text: str) -> int:
+    """UTF-8 size of ``text``; encodes only when the character count cannot settle it."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def doc_too_long(where: str, n: int, cap: int = MAX_DOC_BYTES, unit: str = "bytes"):
     from curate.errors import SourceError
 
-    return SourceError(f"{where} is a document of {n:,} {unit}, more than the {MAX_DOC_CHARS:,} a "
-                       "document may hold", hint="split it into smaller documents (e.g. one per paragraph "
-                       "or section, as jsonl rows)")
+    return SourceError(f"{where} is a document of {n:,} {unit}, more than the {cap:,} bytes a document may "
+                       "hold (max_doc_bytes)", hint="split it into smaller documents (e.g. one per paragraph or "
+                       "section, as jsonl rows), or raise 'max_doc_bytes' on the source block")
 
 
 class SourceSpec(Spec):
@@ -38,6 +47,9 @@ class SourceSpec(Spec):
     for evaluation, other sources are used whole)."""
 
     type: str
+    # A guard, never part of the content: a build either passes it unchanged or fails, so it is
+    # left out of the canonical recipe (and its hash): exclude=True.
+    max_doc_bytes: int = Field(default=MAX_DOC_BYTES, gt=0, exclude=True)
     reads: ClassVar[Split] = "all"
 
     def label(self) -> str:
@@ -64,13 +76,13 @@ class Source:
         """Yield (doc_id, group, text) in a stable order."""
         raise NotImplementedError
 
-    def iter(self, split: Split = "calibration") -> Iterator[Sample]:
+    def iter(self, split: Split = "calibration", max_doc_bytes: int = MAX_DOC_BYTES) -> Iterator[Sample]:
         seen = False
         for doc_id, group, text in self.documents():
             if not text or not text.strip():
                 continue
-            if len(text) > MAX_DOC_CHARS:
-                raise doc_too_long(f"document {doc_id} of source '{self.name}'", len(text))
+            if len(text) > max_doc_bytes // 4 and (n := doc_bytes(text)) > max_doc_bytes:
+                raise doc_too_long(f"document {doc_id} of source '{self.name}'", n, max_doc_bytes)
             if split != "all" and split_of(self.name, group, self.heldout_permille) != split:
                 continue
             seen = True

@@ -2,8 +2,11 @@
 
     source: {type: files, paths: ["data/*.jsonl"], text_field: text, id_field: id}
 
-jsonl/json/parquet go through ``datasets`` (the same loader as Hub data); ``.txt`` files are one
-document per file, decoded strictly with the source's ``encoding`` (default UTF-8): a file that
+``.jsonl`` is streamed line by line and a line is read at most ``max_doc_bytes`` (+1) bytes at a
+time, so a 50 MB line fails at once with the file, the line and the knob named, before it is held
+in memory; json/csv/parquet go through ``datasets`` (memory-mapped arrow, the same loader as Hub
+data) and each row is checked against the cap. ``.txt`` files are one document per file (their
+size is checked before a byte is read), decoded strictly with the source's ``encoding`` (default UTF-8): a file that
 does not decode, or holds NUL bytes (binary), is an error naming the file and the byte, never
 U+FFFD text. Empty files are errors; empty documents are skipped and counted in
 ``dropped["empty_text"]``, which the build records in the manifest's drop reasons.
@@ -19,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from curate.errors import SourceError
-from curate.sources.base import MAX_DOC_CHARS, Source, doc_too_long
+from curate.sources.base import MAX_DOC_BYTES, Source, doc_bytes, doc_too_long
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -31,7 +34,8 @@ class FilesSource(Source):
 
     def __init__(self, paths: list[str] | str, text_field: str = "text", id_field: str | None = None,
                  name: str | None = None, domain: str | None = None, license: str | None = None,
-                 encoding: str = "utf-8"):
+                 encoding: str = "utf-8", max_doc_bytes: int = MAX_DOC_BYTES):
+        self.max_doc_bytes = max_doc_bytes
         self.paths = [paths] if isinstance(paths, str) else list(paths)
         try:
             self.encoding = codecs.lookup(encoding).name
@@ -66,8 +70,8 @@ class FilesSource(Source):
     def read_text(self, path: Path) -> str:
         """One .txt document, decoded strictly; binary or undecodable bytes are a SourceError."""
         size = path.stat().st_size
-        if size > 4 * MAX_DOC_CHARS:  # before reading it: no encoding packs more than 4 bytes a character
-            raise doc_too_long(f"source file {path}", size, "bytes")
+        if size > 4 * self.max_doc_bytes:  # before reading it: no encoding packs more than 4 bytes a character
+            raise doc_too_long(f"source file {path}", size, self.max_doc_bytes)
         raw = path.read_bytes()
         nul = raw.find(b"\x00", 0, 1 << 16)
         if nul >= 0 and not self.encoding.startswith("utf_16") and not self.encoding.startswith("utf_32"):
@@ -80,8 +84,8 @@ class FilesSource(Source):
             raise SourceError(f"source file {path} is not valid {self.encoding} (byte 0x{raw[exc.start]:02x} at "
                               f"offset {exc.start}, line {line})",
                               hint="set 'encoding' on the source (e.g. encoding: latin-1) or convert the file to UTF-8") from None
-        if len(text) > MAX_DOC_CHARS:
-            raise doc_too_long(f"source file {path}", len(text))
+        if (n := doc_bytes(text)) > self.max_doc_bytes:
+            raise doc_too_long(f"source file {path}", n, self.max_doc_bytes)
         return text
 
     @staticmethod
@@ -117,6 +121,9 @@ class FilesSource(Source):
                     continue
                 yield path.name, path.name, text
                 continue
+            if suffix == ".jsonl":
+                yield from self.jsonl_documents(path)
+                continue
             if suffix != ".parquet":
                 self.check_utf8(path)
             try:
@@ -134,16 +141,60 @@ class FilesSource(Source):
                 raise SourceError(f"source file {path} has no field '{self.id_field}'",
                                   hint=f"set id_field to one of: {', '.join(ds.column_names)}")
             for i, row in enumerate(ds):
-                doc_id = str(row[self.id_field]) if self.id_field else f"{path.name}:{i}"
-                text = row[self.text_field]
-                if isinstance(text, list) and all(isinstance(m, dict) for m in text):
-                    text = json.dumps(text, ensure_ascii=False)  # a messages list: the chat step parses it
-                if text is not None and not isinstance(text, str):
-                    raise SourceError(f"source file {path} row {i}: field '{self.text_field}' is "
-                                      f"{type(text).__name__}, not text", hint="point text_field at a string field")
-                if not text or not text.strip():
-                    self.dropped["empty_text"] += 1
+                doc = self.row_document(row, path, i, f"row {i}")
+                if doc is not None:
+                    yield doc
+
+    def row_document(self, row: dict, path: Path, i: int, where: str) -> tuple[str, str, str] | None:
+        """(doc_id, group, text) of one row (the ``i``-th, 0-based, at ``where``), or None when empty."""
+        doc_id = str(row[self.id_field]) if self.id_field else f"{path.name}:{i}"
+        text = row[self.text_field]
+        if isinstance(text, list) and all(isinstance(m, dict) for m in text):
+            text = json.dumps(text, ensure_ascii=False)  # a messages list: the chat step parses it
+        if text is not None and not isinstance(text, str):
+            raise SourceError(f"source file {path} {where}: field '{self.text_field}' is "
+                              f"{type(text).__name__}, not text", hint="point text_field at a string field")
+        if not text or not text.strip():
+            self.dropped["empty_text"] += 1
+            return None
+        if (n := doc_bytes(text)) > self.max_doc_bytes:
+            raise doc_too_long(f"source file {path} {where}", n, self.max_doc_bytes)
+        return doc_id, doc_id, text
+
+    def jsonl_documents(self, path: Path) -> Iterator[tuple[str, str, str]]:
+        """Stream a jsonl file: one object a line, blank lines skipped (as the datasets loader does,
+        so doc ids ``<file>:<i>`` count non-blank rows and are the same as before). A line never
+        costs more than ``max_doc_bytes`` + its JSON quoting: reading stops at the cap."""
+        # JSON escapes cost up to 6 bytes a character ("\u00e9"); the cap is on the text itself, so
+        # a line may be a few times longer than the document it holds before it is refused unread.
+        limit = 6 * self.max_doc_bytes + 4096
+        i = 0
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(iter(lambda: f.readline(limit + 1), b""), 1):
+                if len(raw) > limit:
+                    raise doc_too_long(f"source file {path} line {lineno}", len(raw), self.max_doc_bytes,
+                                       unit="bytes or more of JSON")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise SourceError(f"source file {path} is not valid UTF-8 (line {lineno}, byte {exc.start} of "
+                                      "the line)", hint="convert the file to UTF-8") from None
+                if not line.strip():
                     continue
-                if len(text) > MAX_DOC_CHARS:
-                    raise doc_too_long(f"source file {path} row {i}", len(text))
-                yield doc_id, doc_id, text
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    raise SourceError(f"source file {path} line {lineno} is not valid JSON: {exc}",
+                                      hint="each line of a .jsonl file must be one JSON object") from None
+                if not isinstance(row, dict):
+                    raise SourceError(f"source file {path} line {lineno} is a JSON {type(row).__name__}, not an "
+                                      "object", hint="each line of a .jsonl file must be one JSON object")
+                for fld in (self.text_field, self.id_field):
+                    if fld and fld not in row:
+                        raise SourceError(f"source file {path} line {lineno} has no field '{fld}'",
+                                          hint=f"set {'text_field' if fld == self.text_field else 'id_field'} "
+                                               f"to one of: {', '.join(map(str, row)) or '(none: the object is empty)'}")
+                doc = self.row_document(row, path, i, f"line {lineno}")
+                i += 1
+                if doc is not None:
+                    yield doc

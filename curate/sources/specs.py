@@ -60,7 +60,7 @@ def files_source(spec: FilesSourceSpec, seed: int = 0) -> Source:
     from curate.sources.files import FilesSource
 
     src = FilesSource(spec.paths, spec.text_field, spec.id_field, spec.name, spec.domain, spec.license,
-                      encoding=spec.encoding)
+                      encoding=spec.encoding, max_doc_bytes=spec.max_doc_bytes)
     src.files()  # fail early on a missing file
     return src
 

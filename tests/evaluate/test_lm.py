@@ -36,9 +36,11 @@ def test_documents_sharing_a_few_shot_prompt_share_a_row():
     assert len(pack(reqs, max_length=1000, min_shared=41)) == 3  # shorter prompt than asked: apart
 
 
-def test_batches_are_length_sorted_under_the_token_budget():
+def test_batches_are_length_sorted_under_the_token_budget_and_padding_cap():
     rows = [PackedRow((1,) * n, [PackedDoc((), [(2,)], [i])]) for i, n in enumerate([3, 9, 5, 8])]
     got = batches(rows, tokens_per_batch=18)
+    assert [[len(r) for r in b] for b in got] == [[9, 8], [5], [3]]  # 5 + 3 would be 20 % padding
+    got = batches(rows, tokens_per_batch=18, max_padding=0.2)
     assert [[len(r) for r in b] for b in got] == [[9, 8], [5, 3]]
 
 

@@ -58,7 +58,8 @@ def test_humaneval_mc_has_one_canonical_choice_at_the_label():
 def test_committed_data_is_sized_and_well_formed(task):
     lines = (TASKS_DIR / "data" / f"{task}.jsonl").read_text().splitlines()
     items = [json.loads(x) for x in lines]
-    assert task_size(task) == len(items) >= (163 if task == "humaneval_mc" else 200)
+    # humaneval_mc: 164 problems less the 2 that share a word 13-gram with a calibration split
+    assert task_size(task) == len(items) >= (162 if task == "humaneval_mc" else 200)
     assert len({i["id"] for i in items}) == len(items)
     assert (TASKS_DIR / f"{task}.yaml").exists()
 

@@ -270,3 +270,123 @@ def test_assistant_mask_counts_masked_routed_tokens_only():
 def test_whole_model_adapters_refuse_experts():
     with pytest.raises(PruneError, match="does not prune experts"):
         prune_model(tiny_moe("mixtral"), _ids(), PruneConfig(method="llmcompressor-wanda"), progress=False)
+
+
+def _group_values(w: torch.Tensor, group: int = 128) -> int:
+    """Most distinct values in one (row, run of ``group`` input columns) of ``w`` (..., out, in)."""
+    best = 0
+    for s in range(0, w.shape[-1], group):
+        v = w[..., s:s + group].sort(-1).values
+        best = max(best, int((1 + (v[..., 1:] != v[..., :-1]).sum(-1)).max()))
+    return best
+
+
+@pytest.mark.parametrize("arch", ["qwen2_moe", "deepseek_v3", "gpt_oss"])
+def test_gptq_g128_puts_every_expert_row_group_on_16_values(arch):
+    """Width 256: each expert row spans two groups of 128 columns, so a row may hold up to 32 values
+    and each of its groups at most 16 (counted on the model's own 3-D parameters, transposed for
+    gpt-oss, not on the report)."""
+    model = tiny_moe(arch, width=256)
+    routers = _router_hash(model)
+    fused = {}  # name -> (3-D expert parameter, is_transposed of its module)
+    for m_name, m in model.named_modules():
+        for k, p in m.named_parameters(recurse=False):
+            if p.dim() == 3:
+                fused[f"{m_name}.{k}"] = (p, bool(getattr(m, "is_transposed", False)))
+    dense = {n: p.detach().clone() for n, (p, _) in fused.items()}
+    assert fused and all(p.shape[-1] >= 256 and p.shape[-2] >= 256 for p, _ in fused.values())
+    quantize_model(model, _ids(), QuantConfig(method="gptq", bits=4, group_size=128), progress=False)
+    for n, (p, transposed) in fused.items():
+        w = p.detach().transpose(1, 2) if transposed else p.detach()  # (E, out, in)
+        assert _group_values(w) <= 16, n
+        assert _group_values(w, group=w.shape[-1]) > 16, n  # a whole row is not on one grid: groups are real
+        for e in range(w.shape[0]):
+            assert not torch.equal(p[e], dense[n][e]), (n, e)  # every expert changed
+    for layer in decoder_layers(model):  # attention, shared experts, dense MLPs: on their grid too
+        for lin in layer_targets(layer).linears.values():
+            assert _group_values(lin.weight.detach()) <= 16
+    assert _router_hash(model) == routers
+
+
+def _zeros_at(weight: torch.Tensor, target: float) -> bool:
+    """Wanda prunes round(in * s) per row, SparseGPT round(out * in * s) per block: both within 0.5 / in."""
+    return abs(float((weight == 0).float().mean()) - target) <= 0.5 / weight.shape[1] + 1e-9
+
+
+@pytest.mark.parametrize("method", ["wanda", "sparsegpt"])
+def test_owl_gives_every_expert_its_layer_target(method):
+    model = tiny_moe("deepseek_v3")  # 3 layers: the first dense, two MoE
+    routers = _router_hash(model)
+    rep = prune_model(model, _ids(), PruneConfig(method=method, sparsity=0.5, owl=True), progress=False)
+    targets = rep.layer_sparsity
+    assert len(targets) == 3 and len({round(t, 6) for t in targets}) == 3  # OWL made them differ
+    assert rep.outlier_ratios and sum(targets) / 3 == pytest.approx(0.5)
+    n = 0
+    for i, layer in enumerate(decoder_layers(model)):
+        for t in layer_targets(layer).targets:
+            assert _zeros_at(t.weight, targets[i]), (i, t.name)
+            n += t.expert is not None
+    assert n == 2 * 8 * 3  # two MoE layers x 8 experts x gate / up / down
+    assert all(x["target"] == pytest.approx(targets[x["layer"]]) for x in rep.experts)
+    assert _router_hash(model) == routers
+
+
+def test_dsnot_prunes_and_grows_inside_every_expert():
+    """DSnoT's default skips modules under ``mlp`` (the reference's ``skip_layer mlp``), experts included;
+    with ``dsnot_skip=()`` each expert's rows keep Wanda's count while DSnoT swaps weights in them."""
+    plain = tiny_moe("mixtral")
+    prune_model(plain, _ids(), PruneConfig(method="wanda"), progress=False)
+    default = tiny_moe("mixtral")
+    rd = prune_model(default, _ids(), PruneConfig(method="wanda", dsnot=True), progress=False)
+    assert not any(r["dsnot"] for r in rd.layers if r["expert"] is not None)
+    model = tiny_moe("mixtral")
+    routers = _router_hash(model)
+    rep = prune_model(model, _ids(), PruneConfig(method="wanda", dsnot=True, dsnot_skip=()), progress=False)
+    rows = [r for r in rep.layers if r["expert"] is not None]
+    assert len(rows) == 2 * 8 * 3 and all(r["dsnot"] for r in rows)
+    assert sum(r["dsnot_swaps"] for r in rows) > 0
+    changed = 0
+    for la, lp in zip(decoder_layers(model), decoder_layers(plain), strict=True):
+        ta, tp = layer_targets(la).by_name(), layer_targets(lp).by_name()
+        for name, t in ta.items():
+            if t.expert is None:
+                continue
+            per_row = (t.weight == 0).sum(1)
+            assert torch.equal(per_row, (tp[name].weight == 0).sum(1)), name  # Wanda's 50 % per row kept
+            changed += not torch.equal(t.weight == 0, tp[name].weight == 0)
+    assert changed > 0
+    assert _router_hash(model) == routers
+
+
+def test_nm_pattern_refuses_an_expert_width_before_anything_is_pruned():
+    """An expert whose input width is no multiple of M is refused up front, naming it: checked only when
+    its turn came, it raised a bare ValueError with layer 0's attention and gate/up already pruned."""
+    import transformers as tf
+    from transformers import AutoModelForCausalLM
+
+    cfg = tf.MixtralConfig(vocab_size=128, hidden_size=32, intermediate_size=30, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2)
+    cfg._experts_implementation = "eager"
+    model = AutoModelForCausalLM.from_config(cfg).eval()
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    with pytest.raises(PruneError, match=r"2:4 .* layer 0 mlp\.experts\.0\.down_proj has 30 inputs"):
+        prune_model(model, _ids(), PruneConfig(method="wanda", pattern="2:4"), progress=False)
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3"])
+def test_fused_and_unfused_layouts_quantize_alike(arch):
+    """GPTQ on one nn.Linear per expert (its hooks see the routed rows) gives the fused layout's result:
+    the same per-expert Hessians, gate and up quantized together in both."""
+    fused, unfused = tiny_moe(arch), unfuse_experts(tiny_moe(arch))
+    cfg = QuantConfig(method="gptq", bits=4, group_size=16)
+    ra = quantize_model(fused, _ids(), cfg, progress=False)
+    rb = quantize_model(unfused, _ids(), cfg, progress=False)
+    for la, lb in zip(decoder_layers(fused), decoder_layers(unfused), strict=True):
+        ta, tb = layer_targets(la).by_name(), layer_targets(lb).by_name()
+        assert ta.keys() == tb.keys()
+        for n in ta:
+            torch.testing.assert_close(ta[n].weight, tb[n].weight, rtol=1e-4, atol=1e-5)
+    assert [x["tokens_routed"] for x in ra.experts] == [x["tokens_routed"] for x in rb.experts]
+    assert rb.max_levels <= 16 and {r["method"] for r in rb.layers} == {"gptq"}

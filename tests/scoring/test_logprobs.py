@@ -91,3 +91,15 @@ def test_final_logit_softcapping_is_applied():
     uncapped = token_logprobs(model, ids, mask)["token_logp"]
     model.config.final_logit_softcapping = 2.0
     assert (uncapped - out["token_logp"]).abs().max() > 1.0
+
+
+def test_is_argmax_equals_argmax_with_ties():
+    from curate.scoring.logprobs import _is_argmax
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randint(0, 4, (200, 7), generator=g).float()  # many ties among 4 values
+    targets = torch.randint(0, 7, (200,), generator=g)
+    targets[:50] = logits[:50].argmax(-1)  # some targets are the first maximum
+    got = _is_argmax(logits, targets)
+    assert torch.equal(got, logits.argmax(-1) == targets)
+    assert 0 < int(got.sum()) < 200 and bool((logits.gather(-1, targets[:, None]).squeeze(-1) >= logits.amax(-1))[~got].any())
