@@ -439,7 +439,7 @@ CASES: list[Case] = [
                             steps="[{type: sample, oversample: 1.0}]", n=1)),
       left=("+out/small/v3.0.0/*",)),
     C("source-empty-jsonl", "build r.yaml --out out", 2, "is empty", lambda ws: _bad(ws, "e.jsonl", "")),
-    C("source-jsonl-not-utf8", "build r.yaml --out out", 2, "is not valid UTF-8 (byte at offset 13)",
+    C("source-jsonl-not-utf8", "build r.yaml --out out", 2, "is not valid UTF-8 (line 1, byte 13 of the line)",
       lambda ws: _bad(ws, "l1.jsonl", b'{"text": "caf\xe9"}\n')),
     C("source-text-not-string", "build r.yaml --out out", 2, "is int, not text",
       lambda ws: _bad(ws, "n.jsonl", '{"text": 5}\n')),
