@@ -40,6 +40,26 @@ def bundled_lm():
     return load_model("smollm2-135m")
 
 
+@pytest.fixture(scope="session")
+def integrity_base(tmp_path_factory):
+    """The workspace of ``integrity_cases``: tiny model, corpus, recipe, two built versions (~6 s),
+    with a private curate cache and no Hub token while the session runs."""
+    from integrity_cases import make_base
+
+    cache = tmp_path_factory.mktemp("cache")
+    old = {k: os.environ.get(k) for k in ("CURATE_CACHE", "HF_TOKEN")}
+    os.environ["CURATE_CACHE"] = str(cache)
+    os.environ.pop("HF_TOKEN", None)
+    try:
+        yield make_base(tmp_path_factory.mktemp("base"))
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture
 def tiny_ctx(tiny_lm):
     from curate.context import RunContext

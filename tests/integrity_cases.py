@@ -459,14 +459,14 @@ def _evil_pickle(ws: Workspace) -> None:
     ws.write("evil.joblib", pickle.dumps(Evil()))
 
 
-def _predictor(ws: Workspace, **edit) -> None:
-    """A real fitted predictor file (model-free features), then ``edit`` applied to its JSON."""
+def _predictor(ws: Workspace, names: tuple[str, ...] = ("distinct_2", "ngram4_aggregation"), **edit) -> None:
+    """A real fitted predictor file (model-free features by default), then ``edit`` applied to its JSON."""
     import numpy as np
 
     from curate.validate.predict import LinearModel, Predictor, _digest, _pipeline
 
-    names = ["distinct_2", "ngram4_aggregation"]
-    x = np.array([[0.1, 0.1], [0.5, 0.2], [0.9, 0.3]])
+    names = list(names)
+    x = np.array([[0.1, 0.1, 3.0], [0.5, 0.2, 2.0], [0.9, 0.3, 1.5]])[:, : len(names)]
     pred = Predictor(features=names, dimensions=["Total"],
                      models={"Total": LinearModel.from_pipeline(_pipeline().fit(x, [0.1, 0.5, 0.9]))},
                      halfwidth={"Total": 0.05}, rho_recipe={"Total": 1.0}, rho_rows={"Total": 1.0}, n_rows=3,
@@ -478,6 +478,15 @@ def _predictor(ws: Workspace, **edit) -> None:
         if redigest:
             d["digest"] = _digest({k: v for k, v in d.items() if k != "digest"})
     ws.write("p.json", json.dumps(d))
+
+
+def _model_feature_predictor(ws: Workspace) -> None:
+    """A predictor over log_ppl (measured with the bundled smollm2-135m) for sets of the tiny
+    tokenizer. The feature model's tokenizer comes from the converted bundled model: the user's
+    cache is used, where it is converted once (restored after the case)."""
+    _predictor(ws, names=("distinct_2", "ngram4_aggregation", "log_ppl"))
+    os.environ["CURATE_CACHE"] = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                              "curate")
 
 
 def _outside_secret(ws: Workspace) -> Path:
@@ -630,6 +639,8 @@ CASES += [
        lambda ws: _predictor(ws, halfwidth={"Total": 0.0})),
     R2("predict-rank-malformed-predictor", ["predict", "rank", V1, "--model", "p.json"], 2, "missing or malformed",
        lambda ws: _predictor(ws, models={"Total": {"mean": [0.0]}}, _redigest=True)),
+    R2("predict-rank-other-tokenizer", ["predict", "rank", V1, "--model", "p.json"], 2,
+       "was tokenized with tokenizer", _model_feature_predictor),
     R2("predict-rank-json-predictor-ok", ["predict", "rank", V1, "--model", "p.json"], 0, "| 1 | out/small/v1.0.0 |",
        _predictor),
     # ---- nothing leaves the version folder ---------------------------------------------------------

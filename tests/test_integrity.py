@@ -16,25 +16,14 @@ import os
 import time
 
 import pytest
-from integrity_cases import CASES, V1, V2, Workspace, can_mount, make_base, rewrite_arrow, run_case
+from integrity_cases import CASES, V1, V2, Workspace, can_mount, rewrite_arrow, run_case
 
 MOUNT_OK = can_mount()
 
 
 @pytest.fixture(scope="session")
-def base(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    old = {k: os.environ.get(k) for k in ("CURATE_CACHE", "HF_TOKEN")}
-    os.environ["CURATE_CACHE"] = str(cache)
-    os.environ.pop("HF_TOKEN", None)
-    try:
-        yield make_base(tmp_path_factory.mktemp("base"))
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def base(integrity_base):
+    return integrity_base
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -283,3 +272,43 @@ def test_absolute_version_writes_nothing_anywhere(base, tmp_path):
     assert not os.path.exists(target)
     r = run_case(case, base, tmp_path)
     assert r.code == 2 and not os.path.exists(target)
+
+
+def test_generation_cost_is_warned_before_any_work(base, tmp_path, monkeypatch):
+    """Issue 21: a `generate` with a big oversample says what it will cost (tokens, hours, the knob)
+    before the first component runs; here the first component's work stops the build."""
+    from integrity_cases import Case, recipe_text
+
+    from curate.errors import CurateError
+
+    started = []
+
+    def first_work(*a, **k):
+        started.append(1)
+        raise CurateError("stopped at the first component (test)")
+
+    monkeypatch.setattr("curate.build.run_component", first_work)
+
+    def recipe(ws):
+        ws.write("r.yaml", recipe_text(ws.dir, steps="[{type: generate, oversample: 1000}]"))
+
+    r = run_case(Case("gen-warn", ["build", "r.yaml", "--out", "out", "--quiet"], 2, "", recipe), base, tmp_path)
+    assert r.traceback is None and r.code == 2 and started == [1], r.lines
+    warn = [i for i, ln in enumerate(r.lines) if ln.startswith("warning: component")]
+    err = [i for i, ln in enumerate(r.lines) if ln.startswith("error:")]
+    assert len(warn) == 1 and err and warn[0] < err[0], r.lines
+    # 8 rows x 1000 oversample x 64 tokens at the measured 64 tokens/s: 512,000 tokens, 2.2 h
+    assert "generates about 512,000 tokens: about 2.2 h" in r.lines[warn[0]], r.lines[warn[0]]
+    assert "lower 'oversample' of component" in r.lines[warn[0]]
+    assert r.left == []
+
+
+def test_generation_of_a_small_oversample_is_not_warned(base, tmp_path, monkeypatch):
+    from integrity_cases import Case, recipe_text
+
+    from curate.errors import CurateError
+
+    monkeypatch.setattr("curate.build.run_component", lambda *a, **k: (_ for _ in ()).throw(CurateError("stop")))
+    r = run_case(Case("gen-nowarn", ["build", "r.yaml", "--out", "out", "--quiet"], 2, "", lambda ws: ws.write(
+        "r.yaml", recipe_text(ws.dir, steps="[{type: generate, oversample: 2}]"))), base, tmp_path)
+    assert r.code == 2 and not any(ln.startswith("warning:") for ln in r.lines), r.lines

@@ -108,18 +108,24 @@ def _heldout_domains() -> dict[str, list[str]]:
     return {s: [d.text for d in iter_source(s, split="heldout")] for s in BUNDLED}
 
 
+def check_feature_tokenizer(cs, tokenizer) -> None:
+    """The model features (log_ppl, min_k_pp) read a set's stored ids: they must come from the
+    feature model's tokenizer, or the scores are of other tokens (a silent wrong number)."""
+    from curate.models import tokenizer_fingerprint
+
+    fp, ours = cs.tokenizer_fingerprint, tokenizer_fingerprint(tokenizer)
+    if fp and fp != ours:
+        raise CurateError(f"set {cs.name} was tokenized with tokenizer {fp[:12]}, the feature model's is "
+                          f"{ours[:12]}", hint="pass sets built for smollm2-135m, the model the features are measured with")
+
+
 def features_of_set(cs, *, model=None, tokenizer=None, domains=None) -> dict[str, float]:
     """:func:`set_features` of a :class:`curate.sets.read.CalibrationSet`."""
     texts = cs.texts()
     cols = cs.dataset.column_names
     sources = list(cs.dataset["source"]) if "source" in cols else [""] * len(texts)
     if model is not None and tokenizer is not None:  # the model scores read the stored ids: same tokenizer
-        from curate.models import tokenizer_fingerprint
-
-        fp, ours = cs.tokenizer_fingerprint, tokenizer_fingerprint(tokenizer)
-        if fp and fp != ours:
-            raise CurateError(f"set {cs.name} was tokenized with tokenizer {fp[:12]}, the feature model's is "
-                              f"{ours[:12]}", hint="pass sets built for smollm2-135m, the model the features are measured with")
+        check_feature_tokenizer(cs, tokenizer)
     ids = cs.draw(tokenizer=tokenizer) if model is not None else None  # every row, (N, L)
     return set_features(texts, sources, model=model, input_ids=ids, domains=domains)
 
@@ -482,12 +488,15 @@ def rank_sets(predictor: Predictor, sets: dict[str, Any], *, model=None, tokeniz
     from curate.sets.read import load_set
 
     need_model = any(f in ("log_ppl", "min_k_pp") for f in predictor.features)
+    loaded = {name: load_set(cs) if isinstance(cs, str | Path) else cs for name, cs in sets.items()}
     if need_model and model is None:
-        from curate.models import load_model
+        from curate.models import load_model, load_tokenizer
 
+        tokenizer = load_tokenizer("smollm2-135m")
+        for cs in loaded.values():  # every set's tokenizer before the model's 0.5 GB of weights
+            check_feature_tokenizer(cs, tokenizer)
         model, tokenizer, _ = load_model("smollm2-135m")
     feats = {}
-    for name, cs in sets.items():
-        cs = load_set(cs) if isinstance(cs, str | Path) else cs
+    for name, cs in loaded.items():
         feats[name] = features_of_set(cs, model=model if need_model else None, tokenizer=tokenizer)
     return predictor.rank(feats)
