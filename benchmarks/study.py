@@ -3,7 +3,6 @@
 predictor fitted on what was measured (``docs/predictor.md``). Successor of compare_strategies.py (removed).
 
     python benchmarks/study.py run table          # 8 recipes x 5 rebuilt seeds x {Wanda 60 %, Wanda 2:4}
-    python benchmarks/study.py run mathcode       # the table's draws again, Code + Math accuracy only (no perplexity)
     python benchmarks/study.py run ablations      # 15 self-generation variants x 3 rebuilt seeds, Wanda 60 %
     python benchmarks/study.py report             # tables, paired tests, plots, predictor -> docs/
 
@@ -22,7 +21,8 @@ so ``--work`` and ``CURATE_CACHE`` must be shared by every node.
 
 Sizes (chosen for 2 CPU cores, see docs/results.md): the strategy sets are the recipes' own sizes
 (40-50 x 128 tokens), each draw prunes with 16 rows; perplexity on 1 window of 512 tokens per
-held-out text; accuracy on the first ``--limit`` items of each task's seeded order. Ablation sets are
+held-out text; the standard suite in four dimensions (``study_plan.TABLE_TASKS``) on the first
+``study_plan.TABLE_LIMIT`` items of each task's seeded order (``--limit N``: N of every task). Ablation sets are
 the default recipe at 16 x 128 (the varied knob aside), perplexity plus lastword_wikipedia only.
 """
 
@@ -43,8 +43,8 @@ from study_plan import (  # noqa: E402 - benchmarks/study_plan.py, beside this s
     BASE,
     BASE_RUN,
     CONFIGS,
-    MATHCODE_TASKS,
     POOL_NAME,
+    TABLE_LIMIT,
     TABLE_RECIPES,
     TABLE_TASKS,
     ablation_recipes,
@@ -72,7 +72,7 @@ def build_seed0(recipes: dict[str, object], sets_out: Path, model_objects, log) 
     return paths
 
 
-def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[str] | None = None,
+def run(part: str, work: Path, seeds: int, limit: int | dict[str, int], log=print, configs: list[str] | None = None,
         reverse: bool = False, only: list[str] | None = None, executor: str = "local",
         num_gpus: float | None = None, num_cpus: float | None = None) -> None:
     from curate.evaluate.evaluator import EvalConfig
@@ -106,11 +106,8 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
         timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - t0, 1)
         log(f"[validate] {part} {label} seeds 0..{k - 1}: {time.perf_counter() - t0:.0f}s")
 
-    if part in ("table", "mathcode"):
-        # mathcode: the very pruned models of the table (same rebuilt sets, seeds, 16 rows, config)
-        # scored on the Code and Math tasks only, into table/<config>-mathcode; the report joins
-        # them to the table's rows. Not stored: the predictor's store keeps the table's rows.
-        tasks = TABLE_TASKS if part == "table" else MATHCODE_TASKS
+    if part == "table":
+        tasks = TABLE_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": 16}
         (work / f"{part}-study.json").write_text(json.dumps(meta | {"configs": CONFIGS}, indent=1))
         recipes = {name: load_recipe(name) for name in TABLE_RECIPES if only is None or name in only}
@@ -118,9 +115,7 @@ def run(part: str, work: Path, seeds: int, limit: int, log=print, configs: list[
         for k in range(1, seeds + 1):
             for label, prune in CONFIGS.items():
                 if configs is None or label in configs:  # --configs: one process per configuration
-                    name = label if part == "table" else f"{label}-mathcode"
-                    one(name, recipes, prune, k, 16, tasks, work / "table" / name,
-                        **({} if part == "table" else {"texts": (), "store": False}))
+                    one(label, recipes, prune, k, 16, tasks, work / "table" / label)
     else:
         tasks = ABLATION_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": None}
@@ -147,15 +142,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("part", choices=["table", "mathcode", "ablations"])
+    r.add_argument("part", choices=["table", "ablations"])
     r.add_argument("--work", default="runs/study")
     r.add_argument("--seeds", type=int, default=None, help="rebuilt seeds (default: 5 table, 3 ablations)")
-    r.add_argument("--limit", type=int, default=None, help="items per task (default: 40 table, 50 ablations)")
+    r.add_argument("--limit", type=int, default=None, help="items of every task (default: study_plan.TABLE_LIMIT per task for the table, 50 ablations)")
     r.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None,
                    help="table: only these pruning configurations (run one process per configuration)")
     r.add_argument("--reverse-sets", action="store_true", help="validate the sets in reverse order (second process)")
     r.add_argument("--recipes", nargs="+", choices=TABLE_RECIPES, default=None,
-                   help="table/mathcode: only these recipes (a recipe added later; rerun without it to rewrite "
+                   help="table: only these recipes (a recipe added later; rerun without it to rewrite "
                         "the configuration's results with every set)")
     r.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="ray: every draw a Ray task (RAY_ADDRESS, else a local cluster)")
@@ -164,17 +159,18 @@ def main() -> None:
     rep = sub.add_parser("report")
     rep.add_argument("--work", default="runs/study")
     rep.add_argument("--docs", default=str(ROOT / "docs"))
+    rep.add_argument("--moe", default="runs/moe", help="benchmarks/moe_study.sh's folder (its section of results.md)")
     args = ap.parse_args()
     if args.cmd == "run":
         seeds = args.seeds or (3 if args.part == "ablations" else 5)
-        limit = args.limit or (50 if args.part == "ablations" else 40)
+        limit = args.limit or (50 if args.part == "ablations" else TABLE_LIMIT)
         run(args.part, Path(args.work), seeds, limit, log=lambda m: print(m, flush=True), configs=args.configs,
             reverse=args.reverse_sets, only=args.recipes, executor=args.executor, num_gpus=args.num_gpus,
             num_cpus=args.num_cpus)
     else:
         from study_report import report  # benchmarks/study_report.py
 
-        report(Path(args.work), Path(args.docs))
+        report(Path(args.work), Path(args.docs), Path(args.moe))
 
 
 if __name__ == "__main__":

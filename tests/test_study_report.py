@@ -23,3 +23,59 @@ def test_results_section_does_not_rank_a_column_at_the_floor():
     math_row = [v for v in verdicts if "Math" in v]
     assert math_row == ["- **accuracy Math**: every set and seed at 0.000 (the floor): no ranking."]
     assert "**best**" in lines[2] and lines[2].count("**best**") == 1  # General ranks, Math does not
+
+
+def _zero_shot_table(gap: float, seeds=range(4)):
+    """Tidy rows: the 7 zero-shot accuracies of `default` = those of `wiki-windows` + gap (+ seed noise)."""
+    import polars as pl
+
+    from curate.tasks import task_info
+
+    zs = ("boolq", "rte", "hellaswag", "winogrande", "arc_easy_val", "arc_challenge_val", "openbookqa_val")
+    rows = []
+    for seed in seeds:
+        for s, shift in (("default@v1.0.0", gap), ("wiki-windows@v1.0.0", 0.0)):
+            for i, t in enumerate(zs):
+                v = 0.4 + 0.01 * i + shift + 0.003 * ((seed * 7 + i) % 3)
+                rows.append((s, f"{s[:4]}{seed}", seed, f"{t}:{task_info(t).metric}", v))
+    return pl.DataFrame(rows, schema=["set", "fingerprint", "seed", "metric", "value"], orient="row"), zs
+
+
+def test_beware_claim_verdicts_follow_sign_and_p():
+    import polars as pl
+
+    mod = _study_report()
+    empty = pl.DataFrame(schema={"set": pl.String, "seed": pl.Int64, "kind": pl.String, "dimension": pl.String,
+                                 "retention": pl.Float64})
+    for gap, verdict in ((0.05, "**holds**"), (-0.05, "**contradicted**"), (0.0, "not shown")):
+        table, zs = _zero_shot_table(gap)
+        [row] = mod.claim_rows("wanda-60", table, empty, zs, None)
+        assert row.endswith(f"| {verdict} |"), row
+        assert f"{gap:+.4f}" in row and "over 4 seeds" in row
+
+
+def test_beware_claim_needs_every_zero_shot_task():
+    import polars as pl
+
+    table, zs = _zero_shot_table(0.05)
+    table = table.filter(~pl.col("metric").str.starts_with("rte:"))  # one task missing: no mean, no row
+    assert _study_report().claim_rows("wanda-60", table, None, zs, None) == []
+
+
+def test_xu_claim_spearman_against_calibration_perplexity():
+    import polars as pl
+
+    mod = _study_report()
+    table, zs = _zero_shot_table(0.05)
+    keys = table.select("set", "seed", "fingerprint").unique().sort(["set", "seed"])
+    feats = {fp: {"log_ppl": 2.0 + 0.1 * i} for i, fp in enumerate(keys["fingerprint"].to_list())}
+    # General retention rises with log_ppl (claim holds), Math falls with it (holds), Code rises (contradicted)
+    draws = pl.DataFrame([(s, seed, "accuracy", d, sign * feats[fp]["log_ppl"])
+                          for s, seed, fp in keys.iter_rows() for d, sign in (("General", 1), ("Math", -1), ("Code", 1))],
+                         schema=["set", "seed", "kind", "dimension", "retention"], orient="row")
+    rows = mod.claim_rows("wanda-60", table, draws, zs, feats)
+    xu = {r.split("|")[2].strip(): r for r in rows[1:]}
+    assert xu["Xu: calibration perplexity vs General retention, sign +"].endswith("| **holds** |")
+    assert xu["Xu: calibration perplexity vs Math retention, sign -"].endswith("| **holds** |")
+    assert xu["Xu: calibration perplexity vs Code retention, sign -"].endswith("| **contradicted** |")
+    assert "rho +1.000 over 8 draws" in xu["Xu: calibration perplexity vs General retention, sign +"]
