@@ -332,6 +332,13 @@ def test_rebuild_draws_rebuild_the_recipe_with_each_seed(tmp_path, monkeypatch, 
     # the rows name the set each seed actually built, not the set the recipe came from
     assert dict(zip(t["seed"].to_list(), t["fingerprint"].to_list(), strict=True)) == {
         f["seed"]: f["fingerprint"] for f in facts}
+    # ... and the report's summary counts both seeds of the one set (it grouped by fingerprint:
+    # "1 seed, std 0" per set under rebuild)
+    summary = (tmp_path / "out" / "summary.csv").read_text().splitlines()
+    total = [line for line in summary[1:] if ",Total," in line]
+    assert len(total) == 1 and total[0].split(",")[summary[0].split(",").index("n")] == "2"
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"| {t['set'][0]} | 2 |" in report
 
 
 @pytest.mark.slow

@@ -182,17 +182,26 @@ def dimension_retention(table, *, items: dict[str, int] | None = None, by_kind: 
 
 def summarize(table, *, items: dict[str, int] | None = None, by_kind: bool = False):
     """Mean +- std over seeds of each set's dimension retention: (set, fingerprint, [kind,]
-    dimension, mean, std, n). ``std`` is the sample std (ddof=1), 0 for a single seed."""
+    dimension, mean, std, n, n_fingerprints). ``std`` is the sample std (ddof=1), 0 for a single
+    seed; ``n`` counts seeds.
+
+    Grouped by set (validate's labels are unique per input set), not by fingerprint: under
+    ``--draw rebuild`` every seed is its own rebuilt set with its own fingerprint, and grouping
+    by it gave n = 1 and std 0 per row. ``fingerprint`` is then the lowest seed's and
+    ``n_fingerprints`` says how many sets the seeds were drawn from (1 under resample)."""
     import polars as pl
 
     per_draw = dimension_retention(table, items=items, by_kind=by_kind)
     order = {d: i for i, d in enumerate((*DIMENSIONS, TOTAL))}
-    keys = ["set", "fingerprint", *(["kind"] if by_kind else []), "dimension"]
+    keys = ["set", *(["kind"] if by_kind else []), "dimension"]
     return (
-        per_draw.group_by(keys)
-        .agg(pl.col("retention").mean().alias("mean"),
+        per_draw.sort("seed").group_by(keys, maintain_order=True)
+        .agg(pl.col("fingerprint").first(),
+             pl.col("retention").mean().alias("mean"),
              pl.col("retention").std(ddof=1).fill_null(0.0).alias("std"),
-             pl.len().alias("n"))
+             pl.len().alias("n"),
+             pl.col("fingerprint").n_unique().alias("n_fingerprints"))
+        .select(["set", "fingerprint", *keys[1:], "mean", "std", "n", "n_fingerprints"])
         .with_columns(pl.col("dimension").replace_strict(order, default=len(order)).alias("_o"))
         .sort(["set", *(["kind"] if by_kind else []), "_o"]).drop("_o")
     )

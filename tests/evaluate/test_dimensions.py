@@ -138,3 +138,19 @@ def test_zero_accuracy_on_a_greedy_task_is_at_chance():
     from curate.evaluate.dimensions import at_chance
 
     assert at_chance("lastword_wikipedia:acc", 0.0, n=300)
+
+
+def test_summary_of_rebuilt_seeds_counts_every_seed():
+    # --draw rebuild: each seed is its own rebuilt set (own fingerprint) under one set label;
+    # grouping by fingerprint reported n = 1 and std 0 (one seed's value) for every set
+    t = _table([
+        ("A", "fa0", 0, "General", 0.8), ("A", "fa1", 1, "General", 0.6), ("A", "fa2", 2, "General", 0.7),
+        ("B", "fb0", 0, "General", 0.5), ("B", "fb1", 1, "General", 0.5), ("B", "fb2", 2, "General", 0.8),
+    ])
+    s = summarize(t)
+    a = s.filter((pl.col("set") == "A") & (pl.col("dimension") == "General")).row(0, named=True)
+    assert a["n"] == 3 and a["n_fingerprints"] == 3 and a["fingerprint"] == "fa0"
+    assert a["mean"] == pytest.approx(0.7) and a["std"] == pytest.approx(0.1)
+    assert s.filter(pl.col("set") == "A").height == 2  # General and Total, one row each
+    b = s.filter((pl.col("set") == "B") & (pl.col("dimension") == "General")).row(0, named=True)
+    assert b["mean"] == pytest.approx(0.6) and b["n"] == 3
