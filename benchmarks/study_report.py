@@ -202,6 +202,26 @@ def _verdict(value: float, p: float, sign: int) -> str:
     return "**holds**" if value * sign > 0 else "**contradicted**"
 
 
+def zero_shot_dense(table, items: dict[str, int], zero_shot) -> list[str]:
+    """One line: the dense accuracy of each zero-shot task with its 95 % Wilson interval, and
+    which are at chance (those have nothing to lose to pruning: their retention is noise)."""
+    import polars as pl
+
+    from curate.evaluate.dimensions import at_chance, wilson
+    from curate.tasks import task_info
+
+    cells = []
+    for t in zero_shot:
+        m = f"{t}:{task_info(t).metric}"
+        sub = table.filter(pl.col("metric") == m)
+        if sub.is_empty():
+            continue
+        d, n = float(sub["dense_value"][0]), items.get(t)
+        lo, hi = wilson(d, n) if n else (float("nan"), float("nan"))
+        cells.append(f"`{m}` {d:.3f} [{lo:.3f}, {hi:.3f}] on {n}" + (" (**at chance**)" if at_chance(m, d, n) else ""))
+    return [f"Dense model on the 7 zero-shot tasks (95 % Wilson interval, items): {'; '.join(cells)}."] if cells else []
+
+
 def claim_rows(label: str, table, draws, zero_shot, feats: dict[str, dict[str, float]] | None) -> list[str]:
     """Markdown rows of the claims table for one configuration (see the report's text).
 
@@ -409,10 +429,11 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
                   f"accuracy = mean over its task metrics (bpb inverted: dense / pruned), perplexity = mean "
                   f"over its held-out texts; Total = mean over dimensions.", ""]
     claims: list[str] = []
+    dense_line: list[str] = []  # the dense model is the same in every configuration
     for label, _prune in CONFIGS.items():
         t, items = _table(work, label)
         if t is None:
-            lines += [f"## {label}: not run yet", ""]
+            lines += [f"## {label}: not run on this suite yet (`python benchmarks/study.py run table --configs {label}`)", ""]
             continue
         draws = per_draw(t, items)
         sets = [s for s in sorted(set(t["set"].to_list()), key=lambda s: TABLE_RECIPES.index(s.split("@")[0])
@@ -428,6 +449,7 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
             facts["table"].setdefault(label, {})[kind] = {
                 d: {s: mean_ci(list(v.values())) for s, v in column(draws, kind, d).items()} for d in DIMS}
         claims += claim_rows(label, t, draws, ZERO_SHOT, feats)
+        dense_line = dense_line or zero_shot_dense(t, items, ZERO_SHOT)
     if claims:
         lines += ["## The seeds' two claims, tested", "",
                   "Beware (Ji et al. 2024): self-generated calibration data (`default`) prunes better than "
@@ -439,7 +461,7 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
                   "**holds** = the predicted sign with p < 0.05; **not shown** = p >= 0.05 (this scale "
                   "cannot tell); **contradicted** = the opposite sign with p < 0.05.", "",
                   "| configuration | claim | measured | p | verdict |", "| --- | --- | --- | --- | --- |",
-                  *claims, ""]
+                  *claims, "", *dense_line, ""]
     lines += moe_section(moe)
     if timing["table"]:
         lines += ["## Wall time", "", "Seconds of each process's last run (a rerun reuses every finished draw; "
