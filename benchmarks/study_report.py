@@ -325,8 +325,16 @@ def moe_section(moe: Path) -> list[str]:
         t = tables[run]
         draws = per_draw(t, items)
         sets = [s for s in order if s in set(t["set"].to_list())]
-        lines += [f"### {title}", "", f"{t.select('set', 'seed').unique().height} draws; measured sparsity over "
-                  "every decoder weight is in each draw's facts (`draws/*.json`).", ""]
+        facts = [json.loads(f.read_text()) for f in sorted((moe / run / "draws").glob("*.json"))]
+        sp = [f["measured_sparsity"] for f in facts if f.get("measured_sparsity") is not None]
+        rng = f"{min(sp):.4f}-{max(sp):.4f}" if sp else "n/a"
+        what = (f"every expert and attention matrix fake-quantized, routers and gates untouched (share of "
+                f"decoder weights rounded to exactly 0: {rng})" if "gptq" in run else
+                f"sparsity measured over every decoder weight (routers and gates in the denominator, never "
+                f"pruned) {rng}")
+        lines += [f"### {title}", "", f"{t.select('set', 'seed').unique().height} draws; {what}; seconds per "
+                  f"draw (prune or quantize / evaluate): {sum(f['prune_s'] for f in facts) / len(facts):.0f} / "
+                  f"{sum(f['eval_s'] for f in facts) / len(facts):.0f}.", ""]
         for kind in ("accuracy", "perplexity", "all"):
             rows, verdicts = results_section(draws, sets, kind)
             name = {"accuracy": "Accuracy retention", "perplexity": "Perplexity retention",
