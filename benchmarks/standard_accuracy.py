@@ -83,8 +83,10 @@ def main() -> None:
                     same_greedy &= x[0][1] == y[0][1]
             row["max_abs_dll"] = dll
             row["same_greedy"] = same_greedy
-            row["same_per_doc"] = all(float(a[metric]) == float(b[metric])
-                                      for a, b in zip(samples["curate"], samples["hf"], strict=True))
+            per_doc = [abs(float(a[metric]) - float(b[metric])) for a, b in zip(samples["curate"], samples["hf"], strict=True)]
+            # accuracy: the same 0/1 on every document; bpb is a float per document, so the
+            # largest per-document difference is what compares (fp32 sums differ in the last digits)
+            row["same_per_doc"] = max(per_doc) == 0 if metric != "bpb" else f"max |d bpb| {max(per_doc):.1e}"
         rows.append(row)
         c = row["curate"]
         above = "" if info.chance is None else (" above chance" if c["ci"][0] > info.chance else " AT CHANCE")
