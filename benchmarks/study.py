@@ -82,6 +82,7 @@ def run(part: str, work: Path, seeds: int, limit: int | dict[str, int], log=prin
     from prune_backend import PruneConfig
 
     t_start = time.perf_counter()
+    work.mkdir(parents=True, exist_ok=True)
     model_objects = load_model("smollm2-135m")
     if executor == "ray":  # one cluster for every validation of the study, not one per call
         from curate.errors import requires
