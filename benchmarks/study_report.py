@@ -431,7 +431,7 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
     if meta:
         lim = meta["limit"]
         sizes = ", ".join(f"`{t}` {lim.get(t, lim.get('*')) if isinstance(lim, dict) else lim}" for t in meta["tasks"])
-        lines += [f"Sizes: {meta['seeds']} rebuilt seeds per set; each draw prunes with {meta['nsamples']} rows "
+        lines += [f"Sizes: the rebuilt seeds each configuration's section names; each draw prunes with {meta['nsamples']} rows "
                   f"of the seed's set; perplexity: 1 window of 512 tokens per held-out text; tasks (first items "
                   f"of each task's seeded order, the same for every draw): {sizes}. Retention per dimension: "
                   f"accuracy = mean over its task metrics (bpb inverted: dense / pruned), perplexity = mean "
