@@ -245,7 +245,9 @@ def claim_rows(label: str, table, draws, zero_shot, feats: dict[str, dict[str, f
                     f"{d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] over {d.n} seeds | {d.p:.3g} | "
                     f"{_verdict(d.mean, d.p, +1)} |")
     if feats:
-        sub = draws.filter(pl.col("kind") == "accuracy").join(
+        # "all": Math and Code are likelihood measures here (gold bpb, held-out perplexity), which
+        # the accuracy kind does not hold; General keeps LAMBADA's accuracy beside its texts
+        sub = draws.filter(pl.col("kind") == "all").join(
             table.select("set", "seed", "fingerprint").unique(), on=["set", "seed"])
         for dim, sign in (("General", +1), ("Math", -1), ("Code", -1)):
             part = sub.filter((pl.col("dimension") == dim) & pl.col("fingerprint").is_in(list(feats)))
@@ -465,7 +467,7 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
                   "tasks, paired over seeds (seed k of both sets is scored on the same items). Xu et al. 2026: "
                   "calibration perplexity (mean log-perplexity of each rebuilt set under the dense model, the "
                   "store's `log_ppl`) correlates positively with General retention and negatively with Math "
-                  "and Code retention: Spearman over every (set, seed) draw, accuracy retention. Verdict: "
+                  "and Code retention: Spearman over every (set, seed) draw of the dimension's retention (tasks and held-out texts together: Math and Code are gold bits per byte and perplexity at this scale). Verdict: "
                   "**holds** = the predicted sign with p < 0.05; **not shown** = p >= 0.05 (this scale "
                   "cannot tell); **contradicted** = the opposite sign with p < 0.05.", "",
                   "| configuration | claim | measured | p | verdict |", "| --- | --- | --- | --- | --- |",

@@ -70,7 +70,7 @@ def test_xu_claim_spearman_against_calibration_perplexity():
     keys = table.select("set", "seed", "fingerprint").unique().sort(["set", "seed"])
     feats = {fp: {"log_ppl": 2.0 + 0.1 * i} for i, fp in enumerate(keys["fingerprint"].to_list())}
     # General retention rises with log_ppl (claim holds), Math falls with it (holds), Code rises (contradicted)
-    draws = pl.DataFrame([(s, seed, "accuracy", d, sign * feats[fp]["log_ppl"])
+    draws = pl.DataFrame([(s, seed, "all", d, sign * feats[fp]["log_ppl"])
                           for s, seed, fp in keys.iter_rows() for d, sign in (("General", 1), ("Math", -1), ("Code", 1))],
                          schema=["set", "seed", "kind", "dimension", "retention"], orient="row")
     rows = mod.claim_rows("wanda-60", table, draws, zs, feats)
