@@ -194,6 +194,21 @@ def verdict(rows: list[dict], abl: str, kind: str) -> str:
             f"not distinguishable from {', '.join(unclear) or 'none'}")
 
 
+def kind_sections(draws, sets: list[str], heading: str, total_name: str) -> list[str]:
+    """The accuracy, perplexity and both-together tables with their verdicts, under ``heading``
+    (a markdown level, e.g. "###"); ``total_name`` titles the both-together table."""
+    out: list[str] = []
+    for kind, name in (("accuracy", "Accuracy retention"), ("perplexity", "Perplexity retention"), ("all", total_name)):
+        rows, verdicts = results_section(draws, sets, kind)
+        out += [f"{heading} {name}", "", *rows, "", *verdicts, ""]
+    return out
+
+
+def _in_order(sets, names) -> list[str]:
+    """Set labels in the order of their recipe ``names`` (others last)."""
+    return sorted(sets, key=lambda s: names.index(s.split("@")[0]) if s.split("@")[0] in names else len(names))
+
+
 def _verdict(value: float, p: float, sign: int) -> str:
     if not math.isfinite(value):
         return "not testable"
@@ -272,7 +287,7 @@ def moe_section(moe: Path) -> list[str]:
     configuration (``val-*/results.parquet``), paired tests as in the table above."""
     import polars as pl
 
-    from curate.stats import mean_ci
+    from curate.validate.report import items_of
 
     cov_file = moe / "coverage-seeds" / "summary.json"
     if not cov_file.exists():
@@ -295,23 +310,19 @@ def moe_section(moe: Path) -> list[str]:
         lines += [f"Sizes: {meta.get('seeds')} rebuilt seeds, {meta.get('nsamples')} x 128 tokens per draw "
                   f"(the whole set), tasks {meta.get('tasks')} with items {meta.get('limit')}, perplexity on 1 "
                   f"window of 512 tokens per held-out text.", ""]
-    from curate.evaluate.dimensions import task_items
-
-    limit = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in meta.get("limit", "").split(",") if "=" in kv)
-    items = task_items(meta.get("tasks", "").split(","), limit) if meta else None
     tables = {run: pl.read_parquet(moe / run / "results.parquet") for run in MOE_CONFIGS
               if (moe / run / "results.parquet").exists()}
     if not tables:
         return lines + ["No validation has finished yet.", ""]
-    any_t = next(iter(tables.values()))
-    fps = any_t.select("set", "seed", "fingerprint").unique()
+    # the set each (set, seed) draw calibrated on; both configurations share the rebuilt sets
+    fps = pl.concat([t.select("set", "seed", "fingerprint") for t in tables.values()]).unique()
     lines += ["| set | entropy (mean layer) | entropy (worst layer) | experts < min (of 240) | "
               "max/min load (worst layer) | seeds |", "| --- | --- | --- | --- | --- | --- |"]
     by_set: dict[str, list[dict]] = {}
     for s, _seed, fp in fps.sort(["set", "seed"]).iter_rows():
         if fp in cov:
             by_set.setdefault(s, []).append(cov[fp])
-    order = sorted(by_set, key=lambda s: MOE_SETS.index(s.split("@")[0]) if s.split("@")[0] in MOE_SETS else 99)
+    order = _in_order(by_set, MOE_SETS)
     for s in order:
         c = by_set[s]
         cell = [fmt(*mean_ci([x[k] for x in c])) for k in ("entropy_mean", "entropy_min", "experts_under_min",
@@ -325,7 +336,7 @@ def moe_section(moe: Path) -> list[str]:
             lines += [f"### {title}: not run yet", ""]
             continue
         t = tables[run]
-        draws = per_draw(t, items)
+        draws = per_draw(t, items_of(json.loads((moe / run / "dense.json").read_text())))
         sets = [s for s in order if s in set(t["set"].to_list())]
         facts = [json.loads(f.read_text()) for f in sorted((moe / run / "draws").glob("*.json"))]
         sp = [f["measured_sparsity"] for f in facts if f.get("measured_sparsity") is not None]
@@ -337,12 +348,9 @@ def moe_section(moe: Path) -> list[str]:
         lines += [f"### {title}", "", f"{t.select('set', 'seed').unique().height} draws; {what}; seconds per "
                   f"draw (prune or quantize / evaluate): {sum(f['prune_s'] for f in facts) / len(facts):.0f} / "
                   f"{sum(f['eval_s'] for f in facts) / len(facts):.0f}.", ""]
-        for kind in ("accuracy", "perplexity", "all"):
-            rows, verdicts = results_section(draws, sets, kind)
-            name = {"accuracy": "Accuracy retention", "perplexity": "Perplexity retention",
-                    "all": "Both together (Total)"}[kind]
-            lines += [f"#### {name}", "", *rows, "", *verdicts, ""]
-        tot = draws.filter((pl.col("kind") == "all") & (pl.col("dimension") == "Total")).join(fps, on=["set", "seed"])
+        lines += kind_sections(draws, sets, "####", "Both together (Total)")
+        tot = draws.filter((pl.col("kind") == "all") & (pl.col("dimension") == "Total")).join(
+            t.select("set", "seed", "fingerprint").unique(), on=["set", "seed"])
         tot = tot.filter(pl.col("fingerprint").is_in(list(cov)))
         if tot.height >= 3:
             r = spearmanr([cov[fp]["entropy_mean"] for fp in tot["fingerprint"].to_list()], tot["retention"].to_list())
@@ -446,18 +454,13 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
             lines += [f"## {label}: not run on this suite yet (`python benchmarks/study.py run table --configs {label}`)", ""]
             continue
         draws = per_draw(t, items)
-        sets = [s for s in sorted(set(t["set"].to_list()), key=lambda s: TABLE_RECIPES.index(s.split("@")[0])
-                                  if s.split("@")[0] in TABLE_RECIPES else 99)]
+        sets = _in_order(set(t["set"].to_list()), TABLE_RECIPES)
         seeds = sorted(set(t["seed"].to_list()))
         lines += [f"## Wanda {'60 % unstructured' if label == 'wanda-60' else '2:4 (50 %)'}", "",
                   f"{len(sets)} sets x seeds {seeds[0]}..{seeds[-1]} ({t.select('set', 'seed').unique().height} draws).", ""]
-        for kind in ("accuracy", "perplexity", "all"):
-            rows, verdicts = results_section(draws, sets, kind)
-            name = {"accuracy": "Accuracy retention", "perplexity": "Perplexity retention",
-                    "all": "Both together (the report's default Total)"}[kind]
-            lines += [f"### {name}", "", *rows, "", *verdicts, ""]
-            facts["table"].setdefault(label, {})[kind] = {
-                d: {s: mean_ci(list(v.values())) for s, v in column(draws, kind, d).items()} for d in DIMS}
+        lines += kind_sections(draws, sets, "###", "Both together (the report's default Total)")
+        facts["table"][label] = {kind: {d: {s: mean_ci(list(v.values())) for s, v in column(draws, kind, d).items()}
+                                        for d in DIMS} for kind in ("accuracy", "perplexity", "all")}
         claims += claim_rows(label, t, draws, ZERO_SHOT, feats)
         dense_line = dense_line or zero_shot_dense(t, items, ZERO_SHOT)
     if claims:
@@ -531,4 +534,6 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
         facts["predictor"] = pfacts
         (docs / "predictor.md").write_text("\n".join(plines) + "\n")
     (work / "report-facts.json").write_text(json.dumps(facts, indent=1, default=str))
-    print(f"wrote {docs / 'results.md'}, {docs / 'ablations.md'}, {docs / 'predictor.md'}")
+    written = [docs / "results.md", *([docs / "ablations.md"] if runs else []),
+               *([docs / "predictor.md"] if (work / "store").exists() else [])]
+    print(f"wrote {', '.join(map(str, written))}")
