@@ -28,6 +28,7 @@ the same tokens alone (a plain forward would shift the positions of a left-padde
 from __future__ import annotations
 
 import typing
+from typing import Any
 
 import torch
 
@@ -158,14 +159,21 @@ def gathered_logprobs(model, input_ids: torch.Tensor, index: tuple[torch.Tensor,
     """
     base, head, cap = split_head(model)
     device = next(model.parameters()).device
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if attention_mask is not None:
         mask = attention_mask.to(device)
-        if mask.dim() == 4 and mask.dtype == torch.bool and _attn_impl(model) == "eager":
-            # eager attention adds the mask to the scores: 0 where allowed, a large negative elsewhere
-            mask = torch.zeros(mask.shape, dtype=next(model.parameters()).dtype, device=device).masked_fill(
-                ~mask, torch.finfo(next(model.parameters()).dtype).min)
-        kwargs["attention_mask"] = mask
+        if mask.dim() == 4:
+            # A prepared mask is used as given by every layer: the sliding-window layers' window
+            # (Gemma 2/3, gpt-oss, Mistral) has to be in it, per layer type, counted in positions.
+            masks = layer_type_masks(model.config, mask, position_ids)
+            if mask.dtype == torch.bool and _attn_impl(model) == "eager":
+                # eager attention adds the mask to the scores: 0 where allowed, a large negative elsewhere
+                dt = next(model.parameters()).dtype
+                masks = {k: torch.zeros(m.shape, dtype=dt, device=device).masked_fill(~m, torch.finfo(dt).min)
+                         for k, m in masks.items()}
+            kwargs["attention_mask"] = masks if len(masks) > 1 else next(iter(masks.values()))
+        else:
+            kwargs["attention_mask"] = mask
     if position_ids is not None:
         kwargs["position_ids"] = position_ids.to(device)
     hidden = base(input_ids=input_ids.long().to(device), use_cache=False, **kwargs).last_hidden_state  # (B, T, C)
@@ -174,6 +182,39 @@ def gathered_logprobs(model, input_ids: torch.Tensor, index: tuple[torch.Tensor,
     stats = head_logprobs(h, targets.long().to(device), head, cap, moments=moments, greedy=greedy,
                           rows=rows_per_chunk(int(typing.cast(torch.Tensor, head.weight).shape[0]), chunk_bytes))
     return {k: t.cpu() for k, t in stats.items()}
+
+
+def layer_type_masks(config, mask: torch.Tensor, position_ids: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """{layer type: (B, 1, T, T) bool mask} for a prepared mask (True = may attend).
+
+    A model without sliding-window layers gets ``{"full_attention": mask}``. A sliding layer of
+    window W lets query q see key k only if pos(q) - pos(k) < W (transformers' sliding mask, here in
+    ``position_ids`` (B, T) so that packed segments keep their own distances). Mixed layer types
+    (Gemma 3: 5 sliding, 1 full) get one mask each, which the model's forward takes as a dict keyed
+    by ``config.layer_types``; a model whose layers all slide (Mistral) gets the windowed one only.
+    """
+    cfg = getattr(config, "text_config", None) or config
+    window = getattr(cfg, "sliding_window", None)
+    declared = getattr(cfg, "layer_types", None)
+    if declared:
+        types = set(declared)
+    elif window and getattr(cfg, "use_sliding_window", True):
+        types = {"sliding_attention"}
+    else:
+        types = {"full_attention"}
+    out: dict[str, torch.Tensor] = {}
+    for t in sorted(types):
+        if t == "full_attention":
+            out[t] = mask
+        elif t == "sliding_attention" and window:
+            pos = position_ids if position_ids is not None else torch.arange(mask.shape[-1]).expand(mask.shape[0], -1)
+            pos = pos.to(mask.device)
+            near = (pos[:, :, None] - pos[:, None, :]) < int(window)  # (B, T, T): query x key
+            out[t] = mask & near[:, None]
+        else:
+            raise CurateError(f"attention layer type {t!r} of {type(config).__name__} is unknown to the packed "
+                              "log-likelihood kernel", hint="score this model with run_tasks(..., backend='hf') (lm-eval's HFLM)")
+    return out
 
 
 def _attn_impl(model) -> str:

