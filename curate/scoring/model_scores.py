@@ -82,6 +82,7 @@ def compute_model_scores(
     batch_size: int = 8,
     progress: bool = True,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    prefix: Sequence[int] = (),
 ) -> dict[str, torch.Tensor]:
     """Score N sequences with one forward pass per batch; returns name -> FloatTensor (N,).
 
@@ -90,7 +91,9 @@ def compute_model_scores(
     ``ppl`` (exp of the mean NLL of the predicted tokens), ``min_k`` (mean of the lowest ``k``
     fraction of token log-probs, Shi et al.), ``min_k_pp`` (same over (log p - mu) / sigma,
     Zhang et al.), ``entropy`` (mean next-token entropy, nats). A sequence of fewer than two
-    tokens predicts nothing and scores nan.
+    tokens predicts nothing and scores nan. ``prefix`` (the model's <bos>,
+    :func:`curate.models.bos_prefix`) is put before every sequence that does not start with it, so
+    that every token of the sequence is predicted, the first one from <bos>.
     """
     wanted = list(dict.fromkeys(scores))
     unknown = [s for s in wanted if s not in MODEL_SCORES]
@@ -99,6 +102,10 @@ def compute_model_scores(
     if not 0.0 < k <= 1.0:
         raise CurateError(f"k={k} is out of range", hint="k is a fraction in (0, 1], e.g. 0.2 for Min-20%")
     seqs = _as_sequences(input_ids, attention_mask)
+    if prefix:
+        head = torch.tensor(list(prefix), dtype=torch.long)
+        seqs = [q if len(q) >= len(head) and bool((q[:len(head)] == head).all()) else torch.cat([head, q])
+                for q in seqs]
     n = len(seqs)
     result = {name: torch.full((n,), float("nan"), dtype=torch.float32) for name in wanted}
     if n == 0 or not wanted:

@@ -22,13 +22,14 @@ def ensure_ppl(samples: list[Sample], ctx: Any) -> list[float]:
     beyond the chunks the score needs) only for the samples that do not carry it yet."""
     import torch
 
+    from curate.models import bos_prefix
     from curate.scoring import compute_model_scores
 
     missing = [s for s in samples if "ppl" not in s.scores]
     if missing:
         ids = [torch.tensor(s.input_ids, dtype=torch.long) for s in missing]
         ppl = compute_model_scores(ctx.model, ids, scores=("ppl",), batch_size=ctx.batch_size,
-                                   progress=ctx.progress)["ppl"].tolist()
+                                   progress=ctx.progress, prefix=bos_prefix(ctx.tokenizer))["ppl"].tolist()
         for s, v in zip(missing, ppl, strict=True):
             s.scores["ppl"] = float(v)
     return [s.scores["ppl"] for s in samples]

@@ -229,10 +229,15 @@ class GenerateStep(Producer):
     def _generate(self, prompts: list[list[int]], cfg, ctx: Any) -> list[list[int]]:
         """Continuations that make every prompt exactly seq_len tokens long."""
         from curate.generation import GENERATION_BACKENDS
+        from curate.models import bos_prefix
 
         backend = GENERATION_BACKENDS.get(self.spec.backend).from_context(
             ctx, seed=self.seed, batch_size=self.spec.batch_size or ctx.batch_size)
-        return backend.generate(prompts, [self.seq_len - len(p) for p in prompts], cfg, seed=self.seed,
+        # The model continues its <bos> + the prefix (Gemma generates poorly without <bos>); the
+        # sample keeps prefix + continuation, as every row: the <bos> is put back at each forward.
+        bos = bos_prefix(ctx.tokenizer) if ctx.tokenizer is not None else []
+        fed = [p if not bos or p[:len(bos)] == bos else [*bos, *p] for p in prompts]
+        return backend.generate(fed, [self.seq_len - len(p) for p in prompts], cfg, seed=self.seed,
                                 progress=ctx.progress)
 
     def _chat(self, samples: list[Sample], ctx: Any) -> list[Sample]:

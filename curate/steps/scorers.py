@@ -158,12 +158,13 @@ class ModelScores(Scorer):
         return out
 
     def score(self, samples: list[Sample], ctx: Any) -> dict[str, np.ndarray]:
+        from curate.models import bos_prefix
         from curate.scoring.model_scores import compute_model_scores
 
         ids = self._ids(samples, ctx)
         res = compute_model_scores(ctx.model, ids, scores=self.outputs, k=self.k,
                                    batch_size=self.batch_size or getattr(ctx, "batch_size", 8),
-                                   progress=getattr(ctx, "progress", True))
+                                   progress=getattr(ctx, "progress", True), prefix=bos_prefix(ctx.tokenizer))
         self.stats.extra["k"] = self.k
         return {name: t.numpy() for name, t in res.items()}
 

@@ -54,7 +54,16 @@ def load_sets(cfg: ValidateConfig) -> list[SetEntry]:
 
 def draw_tokens(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenizer, info, work: Path):
     """Calibration tokens (N, L) of one draw, the (N, L) token mask of the statistics (the rows'
-    assistant_mask under ``--mask assistant``, else None), and where the tokens came from."""
+    assistant_mask under ``--mask assistant``, else None), and where the tokens came from; with the
+    model's <bos> put first where its tokenizer has one (then (N, 1 + L), the mask 0 there)."""
+    from curate.models import bos_prefix, with_prefix
+
+    ids, stat_mask, origin = _draw_rows(entry, seed, cfg, model, tokenizer, info, work)
+    ids, stat_mask = with_prefix(ids, bos_prefix(tokenizer), stat_mask)
+    return ids, stat_mask, origin
+
+
+def _draw_rows(entry: SetEntry, seed: int, cfg: ValidateConfig, model, tokenizer, info, work: Path):
     from curate.prune import check_vocabulary
 
     masked = cfg.quant is None and cfg.prune.mask == "assistant"

@@ -65,11 +65,12 @@ def recipe_of(set_label: str) -> str:
 
 
 def set_features(texts: list[str], sources: list[str], *, model=None, input_ids=None,
-                 domains: dict[str, list[str]] | None = None, batch_size: int = 8) -> dict[str, float]:
+                 domains: dict[str, list[str]] | None = None, batch_size: int = 8,
+                 prefix: list[int] | None = None) -> dict[str, float]:
     """Set-level features of one calibration set (see the module docstring).
 
     ``texts``/``sources``: the rows' text and source label; ``input_ids`` (N, L) with ``model``
-    adds the model scores; ``domains`` maps domain name -> reference texts (default: the
+    adds the model scores (each row after ``prefix``, the model's <bos>); ``domains`` maps domain name -> reference texts (default: the
     held-out split of every bundled source).
     """
     import numpy as np
@@ -96,7 +97,8 @@ def set_features(texts: list[str], sources: list[str], *, model=None, input_ids=
     if model is not None and input_ids is not None:
         from curate.scoring import compute_model_scores
 
-        sc = compute_model_scores(model, input_ids, scores=("ppl", "min_k_pp"), batch_size=batch_size, progress=False)
+        sc = compute_model_scores(model, input_ids, scores=("ppl", "min_k_pp"), batch_size=batch_size, progress=False,
+                                  prefix=prefix or ())
         feats["log_ppl"] = float(np.nanmean(np.log(sc["ppl"].numpy())))
         feats["min_k_pp"] = float(np.nanmean(sc["min_k_pp"].numpy()))
     return feats
@@ -127,7 +129,10 @@ def features_of_set(cs, *, model=None, tokenizer=None, domains=None) -> dict[str
     if model is not None and tokenizer is not None:  # the model scores read the stored ids: same tokenizer
         check_feature_tokenizer(cs, tokenizer)
     ids = cs.draw(tokenizer=tokenizer) if model is not None else None  # every row, (N, L)
-    return set_features(texts, sources, model=model, input_ids=ids, domains=domains)
+    from curate.models import bos_prefix
+
+    prefix = bos_prefix(tokenizer) if model is not None and tokenizer is not None else []
+    return set_features(texts, sources, model=model, input_ids=ids, domains=domains, prefix=prefix)
 
 
 # -------------------------------------------------------------------------------- store

@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 import torch
-from tiny_models import tiny_llama
+from tiny_models import tiny_gemma3, tiny_llama
 
 from prune_backend import METHODS, PruneConfig, PruneError, decoder_layers, prune_model, save_pruned
 from prune_backend.driver import StatsCollector as _StatsCollector
@@ -130,6 +130,38 @@ def test_capture_replays_the_models_own_forward_with_padding():
                 b.hidden = _run_layer(layer, b, i)
         ours.append(b.hidden)
     assert torch.allclose(torch.cat(ours), seen[0], atol=1e-5)
+
+
+def test_capture_keeps_each_layer_types_own_mask_and_rotary_gemma3():
+    # Gemma 3 gives sliding-window and full-attention layers their own mask and rotary theta: the
+    # kwargs are captured per layer, so the replay is the model's own forward. Replaying every layer
+    # with layer 0's kwargs (a capture at layer 0 only) gives another result: the test can fail.
+    model = tiny_gemma3(layers=3, sliding_window=4)
+    ids = _ids(4, 20)
+    batches = capture_inputs(model, ids, None, torch.device("cpu"), batch_size=4)
+    seen = []
+    h = decoder_layers(model)[-1].register_forward_hook(lambda m, a, o: seen.append(o[0] if isinstance(o, tuple) else o))
+    with torch.no_grad():
+        model.model(input_ids=ids, use_cache=False)
+    h.remove()
+    (b,) = batches
+    x0, ours, first_only = b.hidden, b.hidden, b.hidden
+    for i, layer in enumerate(decoder_layers(model)):
+        with torch.no_grad():
+            b.hidden = ours
+            ours = _run_layer(layer, b, i)
+            b.hidden = first_only
+            first_only = _run_layer(layer, b, 0)
+    assert torch.allclose(ours, seen[0], atol=1e-5)
+    assert not torch.allclose(first_only, seen[0], atol=1e-3)
+    assert x0.shape == (4, 20, 32)
+
+
+def test_gemma3_prunes_every_linear_of_both_layer_types():
+    model = tiny_gemma3(layers=3)
+    rep = prune_model(model, _ids(6, 24), PruneConfig(method="wanda", sparsity=0.5, batch_size=3), progress=False)
+    pruned = [(i, n) for i, n, w in _linears(model) if float((w == 0).float().mean()) == 0.5]
+    assert len(pruned) == 3 * LINEARS and rep is not None
 
 
 def test_early_stop_and_shared_inputs_give_identical_statistics():
