@@ -4,6 +4,7 @@ predictor fitted on what was measured (``docs/predictor.md``). Successor of comp
 
     python benchmarks/study.py run table          # 8 recipes x 5 rebuilt seeds x {Wanda 60 %, Wanda 2:4}
     python benchmarks/study.py run ablations      # 15 self-generation variants x 3 rebuilt seeds, Wanda 60 %
+    python benchmarks/study.py run gemma          # 3 recipes x 5 rebuilt seeds on Gemma-3-270M, Wanda 60 %
     python benchmarks/study.py report             # tables, paired tests, plots, predictor -> docs/
 
 Every part is resumable: seed-0 sets already built are reused, each seed's rebuilt set lives in
@@ -43,11 +44,14 @@ from study_plan import (  # noqa: E402 - benchmarks/study_plan.py, beside this s
     BASE,
     BASE_RUN,
     CONFIGS,
+    GEMMA_CONFIG,
+    GEMMA_MODEL,
     POOL_NAME,
     TABLE_LIMIT,
     TABLE_RECIPES,
     TABLE_TASKS,
     ablation_recipes,
+    gemma_recipes,
     level_name,
 )
 
@@ -83,7 +87,8 @@ def run(part: str, work: Path, seeds: int, limit: int | dict[str, int], log=prin
 
     t_start = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
-    model_objects = load_model("smollm2-135m")
+    model_name = GEMMA_MODEL if part == "gemma" else "smollm2-135m"
+    model_objects = load_model(model_name)
     if executor == "ray":  # one cluster for every validation of the study, not one per call
         from curate.errors import requires
 
@@ -91,7 +96,7 @@ def run(part: str, work: Path, seeds: int, limit: int | dict[str, int], log=prin
     ray_kw = {"executor": executor, "num_gpus": num_gpus, "num_cpus": num_cpus} if executor == "ray" else {}
     timings: dict[str, float] = {}
 
-    def one(label, recipes: dict, prune, k: int, n, tasks, out: Path, texts=None, store=True):
+    def one(label, recipes: dict, prune, k: int, n, tasks, out: Path, texts=None, store: Path | None = work / "store"):
         """Seed-0 builds (reused), then validate seeds 0..k-1 of these sets into ``out`` (resumable)."""
         paths = build_seed0(recipes, work / "sets", model_objects, log)
         if reverse:  # a second process on the other configuration meets the first one's rebuilds last
@@ -100,7 +105,7 @@ def run(part: str, work: Path, seeds: int, limit: int | dict[str, int], log=prin
         cfg = ValidateConfig(sets=paths, out=out, seeds=k, nsamples=n, draw="rebuild", rebuild_dir=work / "rebuilt",
                              eval=EvalConfig(tasks=tasks, limit=limit, ppl_windows=1,
                                              **({} if texts is None else {"texts": texts})),
-                             prune=PruneConfig(**prune), progress=False, store=work / "store" if store else None,
+                             prune=PruneConfig(**prune), progress=False, store=store, model=model_name,
                              **ray_kw)
         # Ray tasks load the bundled model themselves (cfg.model) rather than a copy shipped from here.
         validate(cfg, model_objects=model_objects if executor == "local" else None, log=log)
@@ -117,6 +122,14 @@ def run(part: str, work: Path, seeds: int, limit: int | dict[str, int], log=prin
             for label, prune in CONFIGS.items():
                 if configs is None or label in configs:  # --configs: one process per configuration
                     one(label, recipes, prune, k, 16, tasks, work / "table" / label)
+    elif part == "gemma":
+        meta = {"tasks": list(TABLE_TASKS), "limit": limit, "seeds": seeds, "nsamples": 16, "model": GEMMA_MODEL}
+        (work / f"{part}-study.json").write_text(json.dumps(meta | {"configs": {GEMMA_CONFIG: CONFIGS[GEMMA_CONFIG]}}, indent=1))
+        recipes = {name: parse_recipe(d, f"gemma {name}") for name, d in gemma_recipes().items()}
+        for k in range(1, seeds + 1):  # seeds grow together: stopped early, the sets stay paired
+            # a store of its own: the Xu claim reads each set's log-perplexity under Gemma
+            one(GEMMA_CONFIG, recipes, CONFIGS[GEMMA_CONFIG], k, 16, TABLE_TASKS, work / "gemma" / GEMMA_CONFIG,
+                store=work / "gemma" / "store")
     else:
         tasks = ABLATION_TASKS
         meta = {"tasks": list(tasks), "limit": limit, "seeds": seeds, "nsamples": None}
@@ -143,7 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("part", choices=["table", "ablations"])
+    r.add_argument("part", choices=["table", "ablations", "gemma"])
     r.add_argument("--work", default="runs/study")
     r.add_argument("--seeds", type=int, default=None, help="rebuilt seeds (default: 5 table, 3 ablations)")
     r.add_argument("--limit", type=int, default=None, help="items of every task (default: study_plan.TABLE_LIMIT per task for the table, 50 ablations)")

