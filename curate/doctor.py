@@ -16,6 +16,7 @@ import importlib.metadata as md
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -216,8 +217,10 @@ def check_cache() -> list[Check]:
         probe = probe.parent
     free = shutil.disk_usage(probe).free / 2**30
     writable = os.access(probe, os.W_OK)
-    models = sorted(p.name for p in (root / "models").glob(f"{DEFAULT_MODEL}-*") if (p / "config.json").is_file()) \
-        if (root / "models").is_dir() else []
+    # <alias>-<sha12>: the default's own conversion, not a derived model's folder (smollm2-135m-moe-v1-...)
+    own = re.compile(rf"{re.escape(DEFAULT_MODEL)}-[0-9a-f]{{12}}")
+    models = sorted(p.name for p in (root / "models").glob(f"{DEFAULT_MODEL}-*")
+                    if own.fullmatch(p.name) and (p / "config.json").is_file()) if (root / "models").is_dir() else []
     detail = (f"{root} ({'exists' if root.exists() else 'not created yet'}; {free:.1f} GiB free"
               f"{'' if writable else '; NOT writable: set CURATE_CACHE'}; converted model: "
               f"{models[-1] if models else 'none yet, made by the first run (~22 s)'})")
