@@ -92,3 +92,18 @@ def test_report_without_table_runs_leaves_results_page_alone(tmp_path, monkeypat
     _study_report().report(tmp_path / "work", docs, tmp_path / "no-moe")
     assert (docs / "results.md").read_text() == "measured before\n"
     assert not (docs / "results-gemma.md").exists()
+
+
+def test_moe_section_kept_when_its_runs_are_absent(tmp_path):
+    # `report` rewrites results.md from the table runs; the MoE study's folder may be gone (another
+    # machine): its section is carried over as it stood, the next section left out
+    mod = _study_report()
+    page = tmp_path / "results.md"
+    page.write_text("# T\n\n## Wanda\n\nrows\n\n" + mod.MOE_HEADING + " (issue 19)\n\nmoe rows\n\n"
+                    "### GPTQ\n\nmore\n\n## A second architecture\n\nlink\n")
+    kept = mod.kept_section(page, mod.MOE_HEADING)
+    assert kept[0].startswith(mod.MOE_HEADING) and "more" in kept and "moe rows" in kept
+    assert not any(line.startswith("## A second") for line in kept) and "rows" not in kept
+    assert mod.moe_section(tmp_path / "no-moe") == []
+    assert mod.kept_section(tmp_path / "absent.md", mod.MOE_HEADING) == []
+    assert mod.kept_section(page, "## Nothing like it") == []
