@@ -237,11 +237,32 @@ def zero_shot_dense(table, items: dict[str, int], zero_shot) -> list[str]:
     return [f"Dense model on the 7 zero-shot tasks (95 % Wilson interval, items): {'; '.join(cells)}."] if cells else []
 
 
-def claim_rows(label: str, table, draws, zero_shot, feats: dict[str, dict[str, float]] | None) -> list[str]:
+def above_chance(table, items: dict[str, int] | None, zero_shot) -> list[str]:
+    """The zero-shot tasks whose dense 95 % interval clears chance on the items scored (none
+    without ``items`` or the table's ``dense_value``)."""
+    import polars as pl
+
+    from curate.evaluate.dimensions import at_chance
+    from curate.tasks import task_info
+
+    if not items or "dense_value" not in table.columns:
+        return []
+    out = []
+    for t in zero_shot:
+        m = f"{t}:{task_info(t).metric}"
+        sub = table.filter(pl.col("metric") == m)
+        if not sub.is_empty() and not at_chance(m, float(sub["dense_value"][0]), items.get(t)):
+            out.append(t)
+    return out
+
+
+def claim_rows(label: str, table, draws, zero_shot, feats: dict[str, dict[str, float]] | None,
+               items: dict[str, int] | None = None) -> list[str]:
     """Markdown rows of the claims table for one configuration (see the report's text).
 
     ``table``: the tidy results; ``draws``: :func:`per_draw` of it; ``zero_shot``: the 7 task
-    names; ``feats``: {fingerprint: set features} of the results store (None: no Xu rows)."""
+    names; ``feats``: {fingerprint: set features} of the results store (None: no Xu rows);
+    ``items``: {task: items scored}, for the second Beware row over the tasks above chance."""
     import polars as pl
     from scipy.stats import spearmanr
 
@@ -249,16 +270,25 @@ def claim_rows(label: str, table, draws, zero_shot, feats: dict[str, dict[str, f
     from curate.tasks import task_info
 
     rows = []
-    acc = table.filter(pl.col("metric").is_in([f"{t}:{task_info(t).metric}" for t in zero_shot]))
-    per: dict[str, dict[int, float]] = {}
-    for (s, seed), g in acc.group_by(["set", "seed"]):
-        if g.height == len(zero_shot):  # the mean over all 7 tasks, or no value
-            per.setdefault(s.split("@")[0], {})[int(seed)] = float(g["value"].mean())
-    if "default" in per and "wiki-windows" in per:
-        d = paired_difference(per["default"], per["wiki-windows"])
-        rows.append(f"| {label} | Beware: self-generated > Wikipedia windows (mean acc, 7 zero-shot tasks) | "
-                    f"{d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] over {d.n} seeds | {d.p:.3g} | "
-                    f"{_verdict(d.mean, d.p, +1)} |")
+
+    def beware(tasks, what: str) -> None:
+        acc = table.filter(pl.col("metric").is_in([f"{t}:{task_info(t).metric}" for t in tasks]))
+        per: dict[str, dict[int, float]] = {}
+        for (s, seed), g in acc.group_by(["set", "seed"]):
+            if g.height == len(tasks):  # the mean over every one of the tasks, or no value
+                per.setdefault(s.split("@")[0], {})[int(seed)] = float(g["value"].mean())
+        if "default" in per and "wiki-windows" in per:
+            d = paired_difference(per["default"], per["wiki-windows"])
+            rows.append(f"| {label} | Beware: self-generated > Wikipedia windows ({what}) | "
+                        f"{d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] over {d.n} seeds | {d.p:.3g} | "
+                        f"{_verdict(d.mean, d.p, +1)} |")
+
+    beware(zero_shot, f"mean acc, {len(zero_shot)} zero-shot tasks")
+    # A task at chance has nothing to lose: its pruned accuracy follows the model's answer bias
+    # (BoolQ's yes/no), not its ability; the same test without those tells the two apart.
+    above = above_chance(table, items, zero_shot)
+    if 0 < len(above) < len(zero_shot):
+        beware(above, f"mean acc, the {len(above)} of them above chance: {', '.join(above)}")
     if feats:
         # "all": Math and Code are likelihood measures here (gold bpb, held-out perplexity), which
         # the accuracy kind does not hold; General keeps LAMBADA's accuracy beside its texts
@@ -465,7 +495,7 @@ def gemma_page(work: Path) -> list[str] | None:
              "tokens per held-out text. Gemma expects its `<bos>` first: every forward of rows, windows and "
              "prompts puts it there (`curate.models.bos_prefix`), as lm-eval does for the tasks.", ""]
     lines += kind_sections(draws, sets, "##", "Both together (the report's default Total)")
-    claims = claim_rows(GEMMA_CONFIG, t, draws, ZERO_SHOT, feats)
+    claims = claim_rows(GEMMA_CONFIG, t, draws, ZERO_SHOT, feats, items)
     lines += ["## The seeds' two claims on Gemma-3-270M", "",
               "As in [results.md](results.md#the-seeds-two-claims-tested): Beware = paired difference of the "
               "mean accuracy over the 7 zero-shot tasks, `default` minus `wiki-windows`; Xu = Spearman of "
@@ -528,13 +558,16 @@ def report(work: Path, docs: Path, moe: Path = Path("runs/moe")) -> None:
         lines += kind_sections(draws, sets, "###", "Both together (the report's default Total)")
         facts["table"][label] = {kind: {d: {s: mean_ci(list(v.values())) for s, v in column(draws, kind, d).items()}
                                         for d in DIMS} for kind in ("accuracy", "perplexity", "all")}
-        claims += claim_rows(label, t, draws, ZERO_SHOT, feats)
+        claims += claim_rows(label, t, draws, ZERO_SHOT, feats, items)
         dense_line = dense_line or zero_shot_dense(t, items, ZERO_SHOT)
     if claims:
         lines += ["## The seeds' two claims, tested", "",
                   "Beware (Ji et al. 2024): self-generated calibration data (`default`) prunes better than "
                   "Wikipedia windows (`wiki-windows`): the pruned model's mean accuracy over the 7 zero-shot "
-                  "tasks, paired over seeds (seed k of both sets is scored on the same items). Xu et al. 2026: "
+                  "tasks, paired over seeds (seed k of both sets is scored on the same items); a second row "
+                  "takes the mean over only those of the 7 whose dense interval clears chance (a task at "
+                  "chance has nothing to lose: its pruned accuracy follows the model's answer bias, not its "
+                  "ability). Xu et al. 2026: "
                   "calibration perplexity (mean log-perplexity of each rebuilt set under the dense model, the "
                   "store's `log_ppl`) correlates positively with General retention and negatively with Math "
                   "and Code retention: Spearman over every (set, seed) draw of the dimension's retention (tasks and held-out texts together: Math and Code are gold bits per byte and perplexity at this scale). Verdict: "

@@ -62,6 +62,29 @@ def test_beware_claim_needs_every_zero_shot_task():
     assert _study_report().claim_rows("wanda-60", table, None, zs, None) == []
 
 
+def test_beware_claim_again_over_the_tasks_above_chance():
+    """A second row: the same paired test over only the zero-shot tasks whose dense interval clears
+    chance; a gap that lives in a task at chance (BoolQ here) vanishes from it."""
+    import polars as pl
+
+    mod = _study_report()
+    table, zs = _zero_shot_table(0.0)
+    # default loses 0.3 on boolq only; boolq and rte are at chance for the dense model on 40 items
+    table = table.with_columns(
+        value=pl.when((pl.col("set") == "default@v1.0.0") & pl.col("metric").str.starts_with("boolq:"))
+        .then(pl.col("value") - 0.3).otherwise(pl.col("value")),
+        dense_value=pl.when(pl.col("metric").str.starts_with("boolq:") | pl.col("metric").str.starts_with("rte:"))
+        .then(0.5).otherwise(0.7))
+    items = dict.fromkeys(zs, 40)
+    assert mod.above_chance(table, items, zs) == ["hellaswag", "winogrande", "arc_easy_val", "arc_challenge_val",
+                                                  "openbookqa_val"]
+    every, above = mod.claim_rows("wanda-60", table, None, zs, None, items)
+    assert "7 zero-shot tasks" in every and every.endswith("| **contradicted** |") and "-0.0429" in every
+    assert "the 5 of them above chance: hellaswag, winogrande" in above
+    assert "+0.0000" in above and above.endswith("| not shown |")
+    assert len(mod.claim_rows("wanda-60", table, None, zs, None)) == 1  # no items: no second row
+
+
 def test_xu_claim_spearman_against_calibration_perplexity():
     import polars as pl
 
