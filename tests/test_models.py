@@ -79,3 +79,30 @@ def test_a_damaged_chunk_is_one_error(monkeypatch, tmp_path):
     monkeypatch.setattr(models.importlib, "import_module", lambda name: fake)
     with pytest.raises(CurateError, match="sha256 did not match"):
         models._assemble_gguf("gemma3-270m", tmp_path)
+
+
+@pytest.mark.slow
+def test_conversion_parsing_the_gguf_once_writes_the_same_folder(tmp_path, monkeypatch):
+    """_gguf_parsed_once (one reader per file, one name map per architecture) changes the time
+    of the bundled model's conversion, not one byte of what it writes."""
+    import contextlib
+    import hashlib
+    import json
+
+    from curate import models
+
+    def folder(cache, once: bool):
+        monkeypatch.setenv("CURATE_CACHE", str(tmp_path / cache))
+        if not once:
+            monkeypatch.setattr(models, "_gguf_parsed_once", contextlib.nullcontext)
+        path, sha = models.convert_bundled("smollm2-135m")
+        files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())
+                 if p.name != "curate_source.json"}
+        return files, sha, json.loads((path / "curate_source.json").read_text())["sha256"]
+
+    once = folder("once", True)
+    plain = folder("plain", False)
+    assert once == plain and "model.safetensors" in once[0] and "tokenizer.json" in once[0]
+    import gguf
+
+    assert isinstance(gguf.GGUFReader, type) and not hasattr(gguf.get_tensor_name_map, "cache_info")  # restored

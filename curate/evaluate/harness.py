@@ -37,28 +37,41 @@ class TaskScore:
     dimension: str
 
 
-_TM_CACHE: dict[tuple[str, ...], object] = {}
+_TM_CACHE: dict[tuple[tuple[str, ...], bool], object] = {}
 
 
-def task_manager(include: list[str | Path] | None = None):
-    """A TaskManager that also knows curate's shipped offline tasks (built once per process:
-    indexing the harness's ~10k YAMLs takes seconds)."""
+def task_manager(include: list[str | Path] | None = None, tasks: list[str] | None = None):
+    """A TaskManager that also knows curate's shipped offline tasks (built once per process).
+
+    Indexing the harness's own ~15k YAMLs takes ~10 s on 2 cores; when every one of ``tasks``
+    is curate's (its folder and ``include``: the standard suite's offline copies among them),
+    a manager of those folders alone serves them, the same task objects (a curate task of a
+    stock name takes precedence in the full index too)."""
     requires("lm_eval", extra="eval", what="downstream task evaluation")
     from lm_eval.tasks import TaskManager
 
     from curate.tasks import TASKS_DIR
 
     paths = tuple(str(p) for p in (TASKS_DIR, *(include or [])))
-    if paths not in _TM_CACHE:
-        _TM_CACHE[paths] = TaskManager(include_path=list(paths), verbosity="ERROR")
-    return _TM_CACHE[paths]
+
+    def built(defaults: bool):
+        if (paths, defaults) not in _TM_CACHE:
+            _TM_CACHE[paths, defaults] = TaskManager(include_path=list(paths), include_defaults=defaults,
+                                                     verbosity="ERROR")
+        return _TM_CACHE[paths, defaults]
+
+    if tasks is not None:
+        own = built(False)
+        if all(t in own.all_tasks for t in tasks):
+            return own
+    return built(True)
 
 
 def check_tasks(tasks: list[str], include: list[str | Path] | None = None) -> None:
     """Fail early, with did-you-mean, on a task name neither lm-eval nor curate knows."""
     import difflib
 
-    tm = task_manager(include)
+    tm = task_manager(include, tasks)
     known = set(tm.all_tasks)
     for t in tasks:
         if t not in known:
@@ -91,7 +104,7 @@ def run_tasks(model, tokenizer, tasks: list[str], *, limit: int | dict[str, int]
     import lm_eval.evaluator
 
     lm_eval.evaluator.get_git_commit_hash = lambda: None
-    tm = task_manager(include)
+    tm = task_manager(include, tasks)
     device = str(next(model.parameters()).device)
     if backend not in ("curate", "hf"):
         raise CurateError(f"unknown evaluation backend '{backend}'", hint="use 'curate' or 'hf'")

