@@ -43,17 +43,17 @@ $(STAMP): pyproject.toml requirements/offline-data.txt Makefile
 	@touch $(STAMP)
 
 # The demo is sized for <= 5 min of main job on 2 CPU cores of the slower kind too (~140 tok/s of
-# generation; README, benchmarks/NOTES.md): the embedded default recipe built at 32 rows (its
-# 48 in the study), 2 draws per set (the fewest that give a spread), 16 calibration rows per draw,
+# generation; README, benchmarks/NOTES.md): the embedded default recipe built at 24 rows (its
+# 48 in the study: 30 generations, one batch), 2 draws per set (the fewest that give a spread), 16 calibration rows per draw,
 # one 512-token window of one held-out text per perplexity dimension (DEMO_TEXTS), and all four
 # dimensions on standard tasks with fewer items than `curate validate`'s defaults, each count the
 # smallest whose 95 % interval clears chance for the bundled model (docs/tasks.md): LAMBADA
 # (General), SciQ validation (Commonsense), GSM8K and HumanEval gold bits per byte (Math, Code;
 # no chance level, a handful of documents each).
-DEMO_LIMIT ?= lambada_openai=30,sciq_val=20,gsm8k_bpb=6,humaneval_bpb=8
+DEMO_LIMIT ?= lambada_openai=24,sciq_val=16,gsm8k_bpb=4,humaneval_bpb=6
 DEMO_TEXTS ?= --texts heldout:wikipedia --texts heldout:champ-math --texts heldout:python-stdlib
 demo: $(STAMP)
-	$(BIN)/curate build default --set n_samples=32 --out $(OUT)
+	$(BIN)/curate build default --set n_samples=24 --out $(OUT)
 	$(BIN)/curate build wiki-windows --out $(OUT)
 	$(BIN)/curate validate $(OUT)/default $(OUT)/wiki-windows --method wanda --sparsity 0.5 --seeds 2 \
 		--nsamples 16 --ppl-windows 1 $(DEMO_TEXTS) --tasks lambada_openai,sciq_val,gsm8k_bpb,humaneval_bpb \
