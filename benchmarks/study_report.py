@@ -217,43 +217,41 @@ def _verdict(value: float, p: float, sign: int) -> str:
     return "**holds**" if value * sign > 0 else "**contradicted**"
 
 
-def zero_shot_dense(table, items: dict[str, int], zero_shot) -> list[str]:
-    """One line: the dense accuracy of each zero-shot task with its 95 % Wilson interval, and
-    which are at chance (those have nothing to lose to pruning: their retention is noise)."""
+def _zero_shot_dense(table, items: dict[str, int], zero_shot) -> list[tuple[str, str, float, int | None, bool]]:
+    """(task, metric, dense value, items scored, at chance) of each zero-shot task in ``table``."""
     import polars as pl
 
-    from curate.evaluate.dimensions import at_chance, wilson
+    from curate.evaluate.dimensions import at_chance
     from curate.tasks import task_info
 
-    cells = []
+    out = []
     for t in zero_shot:
         m = f"{t}:{task_info(t).metric}"
         sub = table.filter(pl.col("metric") == m)
-        if sub.is_empty():
-            continue
-        d, n = float(sub["dense_value"][0]), items.get(t)
+        if not sub.is_empty():
+            d, n = float(sub["dense_value"][0]), items.get(t)
+            out.append((t, m, d, n, at_chance(m, d, n)))
+    return out
+
+
+def zero_shot_dense(table, items: dict[str, int], zero_shot) -> list[str]:
+    """One line: the dense accuracy of each zero-shot task with its 95 % Wilson interval, and
+    which are at chance (those have nothing to lose to pruning: their retention is noise)."""
+    from curate.evaluate.dimensions import wilson
+
+    cells = []
+    for _, m, d, n, chance in _zero_shot_dense(table, items, zero_shot):
         lo, hi = wilson(d, n) if n else (float("nan"), float("nan"))
-        cells.append(f"`{m}` {d:.3f} [{lo:.3f}, {hi:.3f}] on {n}" + (" (**at chance**)" if at_chance(m, d, n) else ""))
+        cells.append(f"`{m}` {d:.3f} [{lo:.3f}, {hi:.3f}] on {n}" + (" (**at chance**)" if chance else ""))
     return [f"Dense model on the 7 zero-shot tasks (95 % Wilson interval, items): {'; '.join(cells)}."] if cells else []
 
 
 def above_chance(table, items: dict[str, int] | None, zero_shot) -> list[str]:
     """The zero-shot tasks whose dense 95 % interval clears chance on the items scored (none
     without ``items`` or the table's ``dense_value``)."""
-    import polars as pl
-
-    from curate.evaluate.dimensions import at_chance
-    from curate.tasks import task_info
-
     if not items or "dense_value" not in table.columns:
         return []
-    out = []
-    for t in zero_shot:
-        m = f"{t}:{task_info(t).metric}"
-        sub = table.filter(pl.col("metric") == m)
-        if not sub.is_empty() and not at_chance(m, float(sub["dense_value"][0]), items.get(t)):
-            out.append(t)
-    return out
+    return [t for t, _, _, _, chance in _zero_shot_dense(table, items, zero_shot) if not chance]
 
 
 def claim_rows(label: str, table, draws, zero_shot, feats: dict[str, dict[str, float]] | None,

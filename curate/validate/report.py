@@ -140,15 +140,21 @@ def _tasks_line(ev: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _dense_line(msum, items: dict[str, int]) -> list[str]:
+def _dense_metrics(msum, items: dict[str, int]) -> list[tuple[str, float, int | None]]:
+    """(metric, dense value, items its task was scored on) of every metric, sorted."""
+    return sorted({(r["metric"], r["dense"], items.get(r["metric"].partition(":")[0]))
+                   for r in msum.iter_rows(named=True)}, key=lambda x: x[:2])
+
+
+def _dense_line(dense: list[tuple[str, float, int | None]]) -> list[str]:
     """The dense model's accuracy on each task metric with a chance level, with its 95 % Wilson
     interval on the items scored: how wide the item counts leave it (none: no such metric)."""
     cells = []
-    for metric, dense in sorted({(r["metric"], r["dense"]) for r in msum.iter_rows(named=True)}):
-        n, chance = items.get(metric.partition(":")[0]), chance_of(metric)
+    for metric, dense_value, n in dense:
+        chance = chance_of(metric)
         if n and chance is not None:
-            lo, hi = wilson(dense, n)
-            cells.append(f"`{metric}` {dense:.3f} [{lo:.3f}, {hi:.3f}] on {n} (chance {chance:g})")
+            lo, hi = wilson(dense_value, n)
+            cells.append(f"`{metric}` {dense_value:.3f} [{lo:.3f}, {hi:.3f}] on {n} (chance {chance:g})")
     return [f"Dense accuracy, 95 % Wilson interval on the items scored: {'; '.join(cells)}.", ""] if cells else []
 
 
@@ -227,6 +233,7 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
     items = items_of(config)
     summary = summarize(table, items=items)
     msum = metric_summary(table)
+    dense = _dense_metrics(msum, items)
     best = best_per_dimension(summary)
     dims = [d for d in (*DIMENSIONS, TOTAL) if d in set(summary["dimension"].to_list())]
     sets = sorted(set(table["set"].to_list()))
@@ -244,7 +251,7 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
         f"Perplexity: {ev.get('ppl_windows')} non-overlapping window(s) of {ev.get('ppl_seq_len')} tokens per "
         f"text; tasks: {_tasks_line(ev)}.",
         "",
-        *_dense_line(msum, items),
+        *_dense_line(dense),
         "## Retention per capability dimension (mean ± std over seeds)",
         "",
     ]
@@ -285,12 +292,11 @@ def render_report(table, *, config: dict[str, Any], failures: list[dict[str, Any
     mrows = [[r["metric"], r["dimension"], r["set"], _pm(r["mean"], r["std"]), f"{r['dense']:.3f}",
               _pm(r["retention_mean"], r["retention_std"])] for r in msum.iter_rows(named=True)]
     lines += [_md_table(["metric", "dimension", "set", "pruned", "dense", "retention"], mrows), ""]
-    chance = sorted({(r["metric"], r["dense"]) for r in msum.iter_rows(named=True)
-                     if at_chance(r["metric"], r["dense"], items.get(r["metric"].partition(":")[0]))})
+    chance = [(m, d, n) for m, d, n in dense if at_chance(m, d, n)]
     if chance:
         lines += ["Left out of dimension retention because the dense model is at chance on them "
                   "(their rows stay in results.parquet):", ""]
-        lines += [f"- `{m}`: {chance_reason(m, d, items.get(m.partition(':')[0]))}" for m, d in chance] + [""]
+        lines += [f"- `{m}`: {chance_reason(m, d, n)}" for m, d, n in chance] + [""]
     lines += [f"![retention]({RETENTION_PNG})", "", f"![perplexity]({PERPLEXITY_PNG})", ""]
     if draws:
         lines += ["## Draws", ""]
