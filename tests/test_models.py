@@ -83,8 +83,8 @@ def test_a_damaged_chunk_is_one_error(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_conversion_parsing_the_gguf_once_writes_the_same_folder(tmp_path, monkeypatch):
-    """_gguf_parsed_once (one reader per file, one name map per architecture) changes the time
-    of the bundled model's conversion, not one byte of what it writes."""
+    """_gguf_parsed_once (one in-memory reader per file, one name map per architecture) changes
+    the time of the bundled model's conversion, not one byte of what it writes."""
     import contextlib
     import hashlib
     import json
@@ -104,5 +104,7 @@ def test_conversion_parsing_the_gguf_once_writes_the_same_folder(tmp_path, monke
     plain = folder("plain", False)
     assert once == plain and "model.safetensors" in once[0] and "tokenizer.json" in once[0]
     import gguf
+    import numpy as np
 
     assert isinstance(gguf.GGUFReader, type) and not hasattr(gguf.get_tensor_name_map, "cache_info")  # restored
+    assert isinstance(np.memmap, type) and issubclass(np.memmap, np.ndarray)

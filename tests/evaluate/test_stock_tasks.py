@@ -105,6 +105,25 @@ def test_boolq_adapter_keeps_the_questions_and_labels():
 
 
 @needs_olmo
+def test_a_local_copy_is_read_once_per_process(monkeypatch):
+    """lm-eval builds its tasks again for every draw: the copy (and its adapter's rename) is read
+    once, each call gets its own DatasetDict over the same rows."""
+    from curate.tasks import local as local_mod
+
+    local = {"oe": "lambada/bpb_0shot", "split": "test", "adapt": "lambada_to_openai"}  # lambada_openai.yaml
+    local_mod._read_local.cache_clear()
+    first = local_mod.load_local(local, "test")
+    reads = []
+    monkeypatch.setattr(local_mod, "ADAPTERS", {k: (lambda *a, f=f: reads.append(1) or f(*a))
+                                                for k, f in local_mod.ADAPTERS.items()})
+    second = local_mod.load_local(local, "test")
+    assert reads == [] and second is not first and second["test"] is first["test"]
+    local_mod._read_local.cache_clear()
+    third = local_mod.load_local(local, "test")
+    assert reads and third["test"][:20] == first["test"][:20]
+
+
+@needs_olmo
 def test_bpb_of_a_gold_answer():
     import math
 
