@@ -95,8 +95,25 @@ def test_shingles_use_the_word_tokenisation_of_every_ngram_statistic():
     split_grams = lambda t: {tuple(t.split()[i:i + 13]) for i in range(len(t.split()) - 12)}  # noqa: E731
     assert not split_grams(held) & split_grams(quoted)  # the old unit: no overlap
     assert overlap([held], [quoted]) == 5  # words(): 17 words, 5 shared 13-grams
-    assert shingles(held) == {hash(" ".join(g)) for g in ngrams(words(held), 13)}
+    assert shingles(held) == {hash(g) for g in ngrams(words(held), 13)}
     assert overlap(["One two, three"], ["one two three"]) == 0  # shorter than 13 words: no n-gram
+
+
+def test_shingle_hashes_count_what_the_joined_ngrams_count():
+    """shingles hashes word tuples (built by zip in C) where it used to hash each n-gram joined by
+    spaces: words hold no space, so on real text the two give the same counts and overlaps (the
+    same windows: EVAL_VERSION unchanged)."""
+    from curate.scoring.functional import ngrams, words
+    from curate.sources import iter_source
+
+    docs = [d.text for d in iter_source("python-stdlib", "calibration")][:40]
+    joined = [{" ".join(g) for g in ngrams(words(t), 13)} for t in docs]
+    assert sum(map(len, joined)) > 10_000
+    assert [len(shingles(t)) for t in docs] == [len(j) for j in joined]
+    for a in range(0, 40, 7):
+        for b in range(1, 40, 5):
+            assert len(shingles(docs[a]) & shingles(docs[b])) == len(joined[a] & joined[b])
+
 
 
 @pytest.mark.slow

@@ -23,6 +23,18 @@ def test_bundled_splits_are_disjoint_and_cover(name):
     assert [d.doc_id for d in cal[:20]] == [d.doc_id for d in iter_source(name, "calibration")][:20]
 
 
+def test_chat_reads_the_same_conversations_with_either_yaml_loader(monkeypatch):
+    """The chat source parses with libyaml's safe loader when PyYAML has it: the same documents
+    as the pure-Python safe loader."""
+    import yaml
+
+    from curate.sources.bundled import Chat
+
+    fast = list(Chat().documents())
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    assert fast == list(Chat().documents()) and len(fast) > 100
+
+
 def test_shakespeare_variants_share_a_split():
     docs = list(iter_source("shakespeare", "all"))
     by_group = {}
