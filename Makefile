@@ -42,21 +42,24 @@ $(STAMP): pyproject.toml requirements/offline-data.txt Makefile
 	@$(BIN)/python -c "import torch, curate; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(), '| curate', curate.__version__)"
 	@touch $(STAMP)
 
-# The demo is sized for <= 5 min of main job on 2 CPU cores of the slower kind too (~140 tok/s of
-# generation; README, benchmarks/NOTES.md): the embedded default recipe built at 24 rows (its
-# 48 in the study: 30 generations, one batch), 2 draws per set (the fewest that give a spread), 16 calibration rows per draw,
-# one 512-token window of one held-out text per perplexity dimension (DEMO_TEXTS), and all four
-# dimensions on standard tasks with fewer items than `curate validate`'s defaults, each count the
-# smallest whose 95 % interval clears chance for the bundled model (docs/tasks.md): LAMBADA
-# (General), SciQ validation (Commonsense), GSM8K and HumanEval gold bits per byte (Math, Code;
-# no chance level, a handful of documents each).
+# The demo is sized for <= 5 min of main job on 2 CPU cores of the slower kind too (~120-140 tok/s
+# of generation; README, benchmarks/NOTES.md): the embedded default recipe built at 16 rows (its
+# 48 in the study: 20 generations, one batch), 2 draws per set (the fewest that give a spread), 8
+# of those rows per draw (8 x 128 calibration tokens: Wanda's cost is its two forwards of them
+# through every layer), one 512-token window of one held-out text per perplexity dimension
+# (DEMO_TEXTS), and all four dimensions on standard tasks with fewer items than `curate
+# validate`'s defaults, each count the smallest whose 95 % interval clears chance for the bundled
+# model (docs/tasks.md): LAMBADA (General), SciQ validation (Commonsense), GSM8K and HumanEval
+# gold bits per byte (Math, Code; no chance level, a handful of documents each).
+DEMO_ROWS ?= 16
+DEMO_NSAMPLES ?= 8
 DEMO_LIMIT ?= lambada_openai=24,sciq_val=16,gsm8k_bpb=4,humaneval_bpb=6
 DEMO_TEXTS ?= --texts heldout:wikipedia --texts heldout:champ-math --texts heldout:python-stdlib
 demo: $(STAMP)
-	$(BIN)/curate build default --set n_samples=24 --out $(OUT)
+	$(BIN)/curate build default --set n_samples=$(DEMO_ROWS) --out $(OUT)
 	$(BIN)/curate build wiki-windows --out $(OUT)
 	$(BIN)/curate validate $(OUT)/default $(OUT)/wiki-windows --method wanda --sparsity 0.5 --seeds 2 \
-		--nsamples 16 --ppl-windows 1 $(DEMO_TEXTS) --tasks lambada_openai,sciq_val,gsm8k_bpb,humaneval_bpb \
+		--nsamples $(DEMO_NSAMPLES) --ppl-windows 1 $(DEMO_TEXTS) --tasks lambada_openai,sciq_val,gsm8k_bpb,humaneval_bpb \
 		--limit $(DEMO_LIMIT) --out $(OUT)/validate-demo
 
 test: $(STAMP)
