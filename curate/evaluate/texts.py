@@ -344,7 +344,7 @@ def shingles(text: str, n: int = 13) -> set[int]:
     # every n-gram into a string (the calibration scan hashes ~3.4 M of them), and the same
     # equality (words hold no space, so two word tuples are equal iff their joins are).
     w = words(text)
-    return set(map(hash, zip(*(w[i:] for i in range(n)))))
+    return set(map(hash, zip(*(w[i:] for i in range(n)), strict=False)))  # shifted slices: the shortest ends it
 
 
 def overlap(texts_a: Iterable[str], texts_b: Iterable[str], n: int = 13) -> int:
