@@ -489,3 +489,23 @@ def test_running_line_names_each_running_draw_its_node_and_attempt():
     assert line == "b s1 @n2:gpu3 40s (attempt 2), a s0 @n1:gpu0 30s; 1 queued"
     many = {f"d{i}": ("n", 100.0 + i, 1) for i in range(5)}
     assert running_line(many, list(many), now=110.0).endswith(", +2 running")
+
+
+def test_ctrl_c_while_polling_sets_a_flag_and_a_second_press_raises():
+    """The Ray executor's poll loop reads Ctrl-C from a flag (a KeyboardInterrupt raised by the
+    default handler can land in a finalizer and be dropped); the default handler is back after."""
+    import os
+    import signal
+    import time
+
+    from curate.validate.executor import ctrl_c_at_poll
+
+    with ctrl_c_at_poll() as interrupted:
+        assert not interrupted()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs at the next bytecode of the main thread
+        assert interrupted()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

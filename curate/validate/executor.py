@@ -47,6 +47,39 @@ CARRIED_ENV = ("CURATE_CACHE",)  # the driver's settings a task runs with (the c
 Check = Callable[[Any], None]  # called with the ModelInfo (or None) before any draw uses the sets
 
 
+@contextmanager
+def ctrl_c_at_poll():
+    """While the driver polls its Ray tasks: Ctrl-C (SIGINT) sets a flag, and the poll loop raises
+    KeyboardInterrupt where it reads it (within POLL_S). Yields the flag's reader.
+
+    Raised by Python's default handler, the KeyboardInterrupt lands wherever the main thread is
+    when the handler runs: the test of this saw it lost three ways in a fresh-clone CI (the run
+    went on and three cancelled-to-be draws slept out their 600 s), as it is where the handler
+    runs inside a finalizer (an ObjectRef's, each poll makes some), which Python reports as
+    "Exception ignored" and drops. Setting a flag cannot be lost. A second Ctrl-C before the loop
+    has read the first raises at once. Only the default handler is replaced (a host program's
+    own, or SIGINT ignored, is left as it is), and only on the main thread (signals go there)."""
+    import signal
+    import threading
+
+    pressed = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is not signal.default_int_handler:
+        yield pressed.is_set
+        return
+
+    def handler(signum, frame):
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        pressed.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield pressed.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def make_executor(cfg: ValidateConfig, entries: list[SetEntry], *, model_objects, prune_fn: PruneFn,
                   log: Callable[[str], None]):
     cls: type[Executor] = RayExecutor if cfg.executor == "ray" else LocalExecutor
@@ -318,34 +351,11 @@ class RayExecutor(Executor):
             ref = task.remote(self.task_cfg, d, self.specs[d.label], entry.nsamples, self.objects, dense,
                               self.prune_fn, hub, self.cwd, self.env)
             pending[ref] = d
-        done, failures = [], []
-        state: dict[str, tuple[str, float, int]] = {}
+        done: list = []
+        failures: list[dict[str, Any]] = []
         try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
-                try:
-                    state = ray.get(hub.state.remote(), timeout=10)
-                except Exception:  # noqa: BLE001 - progress is best effort; the draws go on
-                    pass
-                for ref in ready:
-                    d = pending.pop(ref)
-                    try:
-                        done.append(ray.get(ref))
-                    except ray.exceptions.RayTaskError as exc:  # the draw raised: not retried, as locally
-                        cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                        failures.append(failure_record(d, f"{type(cause).__name__}: {cause}", str(exc),
-                                                       node=state.get(d.name, ("?",))[0]))
-                        self.log(f"draw {d.name} failed: {type(cause).__name__}: {cause}")
-                    except ray.exceptions.RayError as exc:  # its worker or node died more than max_retries times
-                        node, _, attempts = state.get(d.name, ("?", 0.0, cfg.max_retries + 1))
-                        error = (f"{type(exc).__name__}: the worker running the draw died on attempt {attempts} "
-                                 f"of {cfg.max_retries + 1} (last on {node})")
-                        failures.append(failure_record(d, error, str(exc), node=node, attempts=attempts))
-                        remove_partial(d)
-                        self.log(f"draw {d.name} failed: {error}")
-                    bar.update(1)
-                bar.set_postfix_str(running_line(state, [d.name for d in pending.values()], time.time()),
-                                    refresh=True)
+            with ctrl_c_at_poll() as interrupted:
+                self._poll(pending, done, failures, hub, bar, interrupted)
         except KeyboardInterrupt:
             self.log(f"interrupted: cancelling {len(pending)} draw(s); finished draws stay in {cfg.out}")
             self._cancel(pending)
@@ -353,6 +363,42 @@ class RayExecutor(Executor):
         finally:
             ray.kill(hub)
         return done, failures
+
+    def _poll(self, pending: dict[Any, Draw], done: list, failures: list[dict[str, Any]], hub, bar,
+              interrupted: Callable[[], bool]) -> None:
+        """Wait for the draws, POLL_S at a time: collect each finished one into ``done`` or
+        ``failures`` (and off ``pending``), refresh the bar; KeyboardInterrupt once Ctrl-C was pressed."""
+        ray, cfg = self.ray, self.cfg
+        state: dict[str, tuple[str, float, int]] = {}
+        while pending:
+            if interrupted():
+                raise KeyboardInterrupt
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
+            try:
+                state = ray.get(hub.state.remote(), timeout=10)
+            except Exception:  # noqa: BLE001 - progress is best effort; the draws go on
+                pass
+            for ref in ready:
+                d = pending.pop(ref)
+                try:
+                    done.append(ray.get(ref))
+                except ray.exceptions.RayTaskError as exc:  # the draw raised: not retried, as locally
+                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                    failures.append(failure_record(d, f"{type(cause).__name__}: {cause}", str(exc),
+                                                   node=state.get(d.name, ("?",))[0]))
+                    self.log(f"draw {d.name} failed: {type(cause).__name__}: {cause}")
+                except ray.exceptions.RayError as exc:  # its worker or node died more than max_retries times
+                    node, _, attempts = state.get(d.name, ("?", 0.0, cfg.max_retries + 1))
+                    error = (f"{type(exc).__name__}: the worker running the draw died on attempt {attempts} "
+                             f"of {cfg.max_retries + 1} (last on {node})")
+                    failures.append(failure_record(d, error, str(exc), node=node, attempts=attempts))
+                    remove_partial(d)
+                    self.log(f"draw {d.name} failed: {error}")
+                bar.update(1)
+            bar.set_postfix_str(running_line(state, [d.name for d in pending.values()], time.time()),
+                                refresh=True)
+        if interrupted():  # pressed while the last draws finished: still an interrupted run
+            raise KeyboardInterrupt
 
     def _cancel(self, pending: dict[Any, Draw]) -> None:
         """Cancel every unfinished task, give them CANCEL_GRACE_S to unwind (a KeyboardInterrupt in
