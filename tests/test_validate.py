@@ -509,3 +509,25 @@ def test_ctrl_c_while_polling_sets_a_flag_and_a_second_press_raises():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_at_poll_takes_over_sig_dfl_and_leaves_sig_ign():
+    """Under SIG_DFL (a library may leave it) Ctrl-C still reaches the poll loop, and SIG_DFL is
+    back after; SIGINT ignored stays ignored."""
+    import signal
+
+    from curate.validate.executor import ctrl_c_at_poll
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        with ctrl_c_at_poll() as interrupted:
+            signal.raise_signal(signal.SIGINT)
+            assert interrupted()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with ctrl_c_at_poll() as interrupted:
+            signal.raise_signal(signal.SIGINT)
+            assert not interrupted()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

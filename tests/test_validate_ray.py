@@ -14,6 +14,7 @@ import _thread
 import hashlib
 import json
 import os
+import signal
 import threading
 import time
 import zlib
@@ -180,7 +181,21 @@ def test_killed_worker_loses_only_its_draw_which_is_retried(cluster, world, monk
     assert json.loads((out / "failures.json").read_text()) == []
 
 
-def test_ctrl_c_cancels_the_tasks_and_leaves_only_finished_draws(cluster, world, monkeypatch):
+@pytest.fixture
+def terminal_sigint():
+    """A terminal's Ctrl-C: Python's own SIGINT handler, whatever an earlier test or library left
+    (interrupt_main does nothing under SIG_DFL or SIG_IGN; in the full suite this test twice saw
+    no KeyboardInterrupt, and only there). The handler before is put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    if previous is not signal.default_int_handler:
+        print(f"\nSIGINT handler before this test: {previous!r}")
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_cancels_the_tasks_and_leaves_only_finished_draws(cluster, world, monkeypatch, terminal_sigint):
     monkeypatch.setenv("CURATE_CACHE", str(world["tmp"] / "cache-ctrlc"))
     out = world["tmp"] / "ctrlc"
     draws = out / "draws"

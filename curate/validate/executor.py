@@ -57,14 +57,15 @@ def ctrl_c_at_poll():
     went on and three cancelled-to-be draws slept out their 600 s), as it is where the handler
     runs inside a finalizer (an ObjectRef's, each poll makes some), which Python reports as
     "Exception ignored" and drops. Setting a flag cannot be lost. A second Ctrl-C before the loop
-    has read the first raises at once. Only the default handler is replaced (a host program's
-    own, or SIGINT ignored, is left as it is), and only on the main thread (signals go there)."""
+    has read the first raises at once. The handler before (Python's, a host program's, or SIG_DFL)
+    is back when the loop ends; SIGINT ignored (SIG_IGN) stays ignored; only on the main thread
+    (signals go there)."""
     import signal
     import threading
 
     pressed = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous is not signal.default_int_handler:
+    if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
         yield pressed.is_set
         return
 
