@@ -500,15 +500,20 @@ def test_ctrl_c_while_polling_sets_a_flag_and_a_second_press_raises():
 
     from curate.validate.executor import ctrl_c_at_poll
 
-    with ctrl_c_at_poll() as interrupted:
-        assert not interrupted()
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)  # the handler runs at the next bytecode of the main thread
-        assert interrupted()
-        with pytest.raises(KeyboardInterrupt):
+    # Python's own handler, as in a terminal: an earlier test of the full suite leaves SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with ctrl_c_at_poll() as interrupted:
+            assert not interrupted()
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            time.sleep(0.05)  # the handler runs at the next bytecode of the main thread
+            assert interrupted()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_ctrl_c_at_poll_takes_over_sig_dfl_and_leaves_sig_ign():
