@@ -500,7 +500,8 @@ def test_ctrl_c_while_polling_sets_a_flag_and_a_second_press_raises():
 
     from curate.validate.executor import ctrl_c_at_poll
 
-    # Python's own handler, as in a terminal: an earlier test of the full suite leaves SIGINT ignored
+    # Python's own handler, as in a terminal: a run started in the background of a non-interactive
+    # shell inherits SIGINT ignored (SIG_IGN), which ctrl_c_at_poll rightly leaves alone
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with ctrl_c_at_poll() as interrupted:

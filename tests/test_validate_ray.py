@@ -183,9 +183,10 @@ def test_killed_worker_loses_only_its_draw_which_is_retried(cluster, world, monk
 
 @pytest.fixture
 def terminal_sigint():
-    """A terminal's Ctrl-C: Python's own SIGINT handler, whatever an earlier test or library left
-    (interrupt_main does nothing under SIG_DFL or SIG_IGN; in the full suite this test twice saw
-    no KeyboardInterrupt, and only there). The handler before is put back after."""
+    """A terminal's Ctrl-C: Python's own SIGINT handler, whatever the run inherited. A suite started
+    in the background of a non-interactive shell (`make test &`) has SIGINT ignored, and
+    interrupt_main does nothing under SIG_IGN: this test then saw no KeyboardInterrupt (twice, in
+    CIs started that way). The handler before is put back after."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     if previous is not signal.default_int_handler:
         print(f"\nSIGINT handler before this test: {previous!r}")

@@ -53,13 +53,12 @@ def ctrl_c_at_poll():
     KeyboardInterrupt where it reads it (within POLL_S). Yields the flag's reader.
 
     Raised by Python's default handler, the KeyboardInterrupt lands wherever the main thread is
-    when the handler runs: the test of this saw it lost three ways in a fresh-clone CI (the run
-    went on and three cancelled-to-be draws slept out their 600 s), as it is where the handler
-    runs inside a finalizer (an ObjectRef's, each poll makes some), which Python reports as
-    "Exception ignored" and drops. Setting a flag cannot be lost. A second Ctrl-C before the loop
-    has read the first raises at once. The handler before (Python's, a host program's, or SIG_DFL)
-    is back when the loop ends; SIGINT ignored (SIG_IGN) stays ignored; only on the main thread
-    (signals go there)."""
+    when the handler runs; where that is a finalizer (each poll makes ObjectRefs), Python reports
+    "Exception ignored" and drops it. Setting a flag cannot be lost. A second Ctrl-C before the
+    loop has read the first raises at once. The handler before (Python's, a host program's, or
+    SIG_DFL, under which Ctrl-C would kill the driver without cancelling its tasks) is back when
+    the loop ends; SIGINT ignored (SIG_IGN: e.g. a run started in the background of a
+    non-interactive shell) stays ignored; only on the main thread (signals go there)."""
     import signal
     import threading
 
